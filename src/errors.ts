@@ -1,0 +1,47 @@
+/**
+ * Typed faults. Expected outcomes (a conflict, a gone version, an ignored snapshot) are values,
+ * not errors; only faults throw, and each carries a code that a transport maps to its own answer
+ * in exactly one place.
+ */
+
+export type ErrorCode =
+  /** A transaction named a client that does not exist. */
+  | 'NO_SUCH_CLIENT'
+  /** newClient on a client that exists. */
+  | 'CLIENT_EXISTS'
+  /** addVersion whose parent is not the latest version. */
+  | 'WRONG_PARENT'
+  /** addVersion with a version id that is already stored. */
+  | 'VERSION_EXISTS'
+  /** getSnapshotData for a version that is not the current snapshot's. */
+  | 'SNAPSHOT_MISMATCH'
+  /** A call on a transaction that was already committed or rolled back. */
+  | 'TXN_ENDED'
+  /** A string that is not a UUID where an id was expected. */
+  | 'INVALID_ID'
+  /** The transaction's lock was lost while held; nothing was committed. */
+  | 'LOCK_LOST'
+  /** The client's lock could not be taken in time (another process holds it). */
+  | 'LOCK_TIMEOUT'
+  /** The client was deleted and may not be used again until an admin lifts its tombstone. */
+  | 'CLIENT_DELETED'
+  /** Stored files are damaged or of an unknown format. */
+  | 'CORRUPT'
+  /** The data directory has a format this version does not know. */
+  | 'UNSUPPORTED_FORMAT'
+  /** Reading or writing storage failed. */
+  | 'STORAGE_IO';
+
+export class TcsyncError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TcsyncError';
+    this.code = code;
+  }
+}
+
+export function isTcsyncError(err: unknown, code?: ErrorCode): err is TcsyncError {
+  return err instanceof TcsyncError && (code === undefined || err.code === code);
+}

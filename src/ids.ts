@@ -1,0 +1,71 @@
+/**
+ * Client and version ids: UUIDs, parsed from every spelling the reference server's UUID parser
+ * accepts (upper case, braces, no hyphens, `urn:uuid:`) and branded in canonical form (lower
+ * case, hyphenated), so a raw string can never reach storage or a file name by mistake.
+ */
+import { v4 as uuidv4 } from 'uuid';
+import { TcsyncError } from './errors.js';
+
+declare const clientIdBrand: unique symbol;
+declare const versionIdBrand: unique symbol;
+
+/** A client id in canonical form. Holding it is the client's only credential. */
+export type ClientId = string & { readonly [clientIdBrand]: true };
+/** A version id in canonical form; {@link NIL_VERSION_ID} means "no version". */
+export type VersionId = string & { readonly [versionIdBrand]: true };
+
+export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+/** The parent of the first version, and the latest version of an empty client. */
+export const NIL_VERSION_ID = NIL_UUID as VersionId;
+
+const HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SIMPLE = /^[0-9a-f]{32}$/;
+
+/**
+ * The canonical form of `input`, or null when it is not a UUID in a spelling the reference
+ * accepts: hyphenated, simple (32 hex digits), braced `{...}` or `urn:uuid:...`, any case.
+ */
+export function canonicalUuid(input: string): string | null {
+  if (input.length > 45) return null;
+  let s = input.toLowerCase();
+  if (s.startsWith('urn:uuid:')) s = s.slice('urn:uuid:'.length);
+  else if (s.startsWith('{') && s.endsWith('}')) s = s.slice(1, -1);
+  if (HYPHENATED.test(s)) return s;
+  if (SIMPLE.test(s)) {
+    return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
+  }
+  return null;
+}
+
+function parseUuid(input: unknown, what: string): string {
+  const canonical = typeof input === 'string' ? canonicalUuid(input) : null;
+  if (canonical === null) {
+    throw new TcsyncError('INVALID_ID', `${what} is not a UUID: ${JSON.stringify(String(input)).slice(0, 60)}`);
+  }
+  return canonical;
+}
+
+/** Parses a client id; throws `INVALID_ID` when it is not a UUID. */
+export function parseClientId(input: unknown): ClientId {
+  return parseUuid(input, 'client id') as ClientId;
+}
+
+/** Parses a version id; throws `INVALID_ID` when it is not a UUID. */
+export function parseVersionId(input: unknown): VersionId {
+  return parseUuid(input, 'version id') as VersionId;
+}
+
+/** True when `s` is already canonical: the only form allowed in file names and metadata. */
+export function isCanonicalUuid(s: string): boolean {
+  return HYPHENATED.test(s);
+}
+
+/** A fresh random version id. */
+export function newVersionId(): VersionId {
+  return uuidv4() as VersionId;
+}
+
+/** The first 8 characters of a client id: enough to tell clients apart in logs, useless as a credential. */
+export function shortId(id: ClientId): string {
+  return id.slice(0, 8);
+}

@@ -1,0 +1,66 @@
+/**
+ * Where things live in a data directory. Every name is built here from canonical ids, so no
+ * input can name a path outside DATA_DIR/<client-uuid>/.
+ *
+ *   DATA_DIR/format.json                      the data directory's format version
+ *   DATA_DIR/locks/<client>.lock/             a held client lock (proper-lockfile; transient)
+ *   DATA_DIR/tombstones/<client>              a deleted client's tombstone (JSON: when)
+ *   DATA_DIR/trash/<client>.<uuid>/           a deleted client on its way out (transient)
+ *   DATA_DIR/<client>/client.json             the client's metadata (a checkpoint, see meta.ts)
+ *   DATA_DIR/<client>/snapshot-<uuid>.bin     the snapshot's bytes, named in client.json
+ *   DATA_DIR/<client>/versions/<id>.version   a version: one JSON header line, then the segment
+ *   DATA_DIR/<client>/versions/<parent>.child a hard link to the version whose parent is <parent>
+ */
+import path from 'node:path';
+import { TcsyncError } from '../../errors.js';
+import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
+
+export const FORMAT_FILE = 'format.json';
+export const LOCKS_DIR = 'locks';
+export const TOMBSTONES_DIR = 'tombstones';
+export const TRASH_DIR = 'trash';
+export const CLIENT_META = 'client.json';
+export const VERSIONS_DIR = 'versions';
+export const VERSION_SUFFIX = '.version';
+export const CHILD_SUFFIX = '.child';
+export const SNAPSHOT_BLOB = /^snapshot-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.bin$/;
+
+function checked(id: string): string {
+  // Ids are branded by a validating parser; this guards the file system against a cast that skipped it.
+  if (!isCanonicalUuid(id)) throw new TcsyncError('INVALID_ID', `not a canonical UUID: ${JSON.stringify(id)}`);
+  return id;
+}
+
+/** Paths of one client's files. */
+export class ClientPaths {
+  readonly dir: string;
+  readonly meta: string;
+  readonly versionsDir: string;
+
+  constructor(dataDir: string, clientId: ClientId) {
+    this.dir = path.join(dataDir, checked(clientId));
+    this.meta = path.join(this.dir, CLIENT_META);
+    this.versionsDir = path.join(this.dir, VERSIONS_DIR);
+  }
+
+  version(versionId: VersionId): string {
+    return path.join(this.versionsDir, checked(versionId) + VERSION_SUFFIX);
+  }
+
+  child(parentVersionId: VersionId): string {
+    return path.join(this.versionsDir, checked(parentVersionId) + CHILD_SUFFIX);
+  }
+
+  snapshotBlob(name: string): string {
+    if (!SNAPSHOT_BLOB.test(name)) throw new TcsyncError('CORRUPT', `bad snapshot file name ${JSON.stringify(name)}`);
+    return path.join(this.dir, name);
+  }
+}
+
+export function tombstonePath(dataDir: string, clientId: ClientId): string {
+  return path.join(dataDir, TOMBSTONES_DIR, checked(clientId));
+}
+
+export function lockPath(dataDir: string, clientId: ClientId): string {
+  return path.join(dataDir, LOCKS_DIR, checked(clientId));
+}

@@ -1,0 +1,120 @@
+/**
+ * In-memory storage: the reference implementation the file storage is tested against, and a
+ * storage for tests of the layers above. Nothing survives the process.
+ */
+import type { ClientId, VersionId } from '../ids.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { StagedTxn, type TxnChanges } from './staged-txn.js';
+import type { Client, Snapshot, Storage, StorageTxn, Version } from './storage.js';
+
+interface StoredClient {
+  client: Client;
+  snapshotData: Uint8Array | null;
+  readonly versions: Map<VersionId, Version>;
+  /** Version id by parent version id. */
+  readonly children: Map<VersionId, VersionId>;
+}
+
+export class InMemoryStorage implements Storage {
+  readonly #clients = new Map<ClientId, StoredClient>();
+  readonly #tombstones = new Set<ClientId>();
+  readonly #locks = new KeyedMutex<ClientId>();
+
+  async txn(clientId: ClientId): Promise<StorageTxn> {
+    const release = await this.#locks.acquire(clientId);
+    return new MemoryTxn(this.#clients, this.#tombstones, clientId, release);
+  }
+
+  async deleteClient(clientId: ClientId): Promise<boolean> {
+    const release = await this.#locks.acquire(clientId);
+    try {
+      if (!this.#clients.delete(clientId)) return false;
+      this.#tombstones.add(clientId);
+      return true;
+    } finally {
+      release();
+    }
+  }
+
+  async liftTombstone(clientId: ClientId): Promise<boolean> {
+    return this.#tombstones.delete(clientId);
+  }
+
+  async isTombstoned(clientId: ClientId): Promise<boolean> {
+    return this.#tombstones.has(clientId);
+  }
+
+  async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    return [...this.#clients.keys()]
+      .filter((id) => after === null || id > after)
+      .sort()
+      .slice(0, limit);
+  }
+
+  async close(): Promise<void> {
+    await this.#locks.drain();
+  }
+}
+
+function copy(version: Version | undefined): Version | null {
+  return version ? { ...version, historySegment: version.historySegment.slice() } : null;
+}
+
+class MemoryTxn extends StagedTxn {
+  readonly #clients: Map<ClientId, StoredClient>;
+  readonly #tombstones: ReadonlySet<ClientId>;
+  readonly #clientId: ClientId;
+  readonly #release: () => void;
+
+  constructor(clients: Map<ClientId, StoredClient>, tombstones: ReadonlySet<ClientId>, clientId: ClientId, release: () => void) {
+    super();
+    this.#clients = clients;
+    this.#tombstones = tombstones;
+    this.#clientId = clientId;
+    this.#release = release;
+  }
+
+  get #stored(): StoredClient | undefined {
+    return this.#clients.get(this.#clientId);
+  }
+
+  protected async loadClient(): Promise<Client | null> {
+    return this.#stored?.client ?? null;
+  }
+
+  protected async isTombstoned(): Promise<boolean> {
+    return this.#tombstones.has(this.#clientId);
+  }
+
+  protected async loadVersion(versionId: VersionId): Promise<Version | null> {
+    return copy(this.#stored?.versions.get(versionId));
+  }
+
+  protected async loadVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    const stored = this.#stored;
+    const childId = stored?.children.get(parentVersionId);
+    return childId === undefined ? null : copy(stored?.versions.get(childId));
+  }
+
+  protected async loadSnapshotData(_snapshot: Snapshot): Promise<Uint8Array | null> {
+    return this.#stored?.snapshotData?.slice() ?? null;
+  }
+
+  protected async persist(changes: TxnChanges): Promise<void> {
+    let stored = this.#stored;
+    if (stored === undefined) {
+      stored = { client: changes.after, snapshotData: null, versions: new Map(), children: new Map() };
+      this.#clients.set(this.#clientId, stored);
+    }
+    stored.client = changes.after;
+    if (changes.snapshotData !== null) stored.snapshotData = changes.snapshotData;
+    for (const version of changes.versions) {
+      stored.versions.set(version.versionId, version);
+      stored.children.set(version.parentVersionId, version.versionId);
+    }
+  }
+
+  protected async release(): Promise<void> {
+    this.#release();
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The rules of a storage transaction, written once for every storage: changes are staged in
+ * memory, reads see the transaction's own writes, and a storage only supplies how to load
+ * committed state and how to persist a set of changes atomically.
+ */
+import { TcsyncError } from '../errors.js';
+import { NIL_VERSION_ID, type VersionId } from '../ids.js';
+import type { Client, Snapshot, StorageTxn, Version } from './storage.js';
+
+/** Everything one transaction changed, handed to the storage at commit. */
+export interface TxnChanges {
+  /** The client as committed state has it when the transaction began (null: did not exist). */
+  readonly before: Client | null;
+  /** The client as the transaction leaves it. */
+  readonly after: Client;
+  /** Versions added, in order; each one's parent is the previous one's id (or the old latest). */
+  readonly versions: readonly Version[];
+  /** A new snapshot's bytes, when setSnapshot was called (its metadata is in `after.snapshot`). */
+  readonly snapshotData: Uint8Array | null;
+}
+
+export abstract class StagedTxn implements StorageTxn {
+  #ended = false;
+  #loaded = false;
+  #before: Client | null = null;
+  #client: Client | null = null;
+  #dirty = false;
+  readonly #versions: Version[] = [];
+  readonly #byId = new Map<VersionId, Version>();
+  readonly #byParent = new Map<VersionId, Version>();
+  #snapshotData: Uint8Array | null = null;
+
+  /** Committed state of the client, or null. Called once, first thing in every transaction that reads. */
+  protected abstract loadClient(): Promise<Client | null>;
+  /** True when the client's id carries a tombstone (see Storage.deleteClient). */
+  protected abstract isTombstoned(): Promise<boolean>;
+  protected abstract loadVersion(versionId: VersionId): Promise<Version | null>;
+  protected abstract loadVersionByParent(parentVersionId: VersionId): Promise<Version | null>;
+  protected abstract loadSnapshotData(snapshot: Snapshot): Promise<Uint8Array | null>;
+  /** Makes `changes` durable and visible at once, or not at all (then throws). */
+  protected abstract persist(changes: TxnChanges): Promise<void>;
+  /** Releases the client's lock. Must not throw. */
+  protected abstract release(): Promise<void>;
+
+  async getClient(): Promise<Client | null> {
+    return this.#current();
+  }
+
+  async newClient(latestVersionId: VersionId): Promise<void> {
+    if ((await this.#current()) !== null) throw new TcsyncError('CLIENT_EXISTS', 'client already exists');
+    if (await this.isTombstoned()) throw new TcsyncError('CLIENT_DELETED', 'this client was deleted; an admin must lift its tombstone first');
+    this.#stage({ latestVersionId, snapshot: null });
+  }
+
+  async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
+    const client = await this.#existing();
+    this.#stage({ ...client, snapshot: { ...snapshot } });
+    this.#snapshotData = Uint8Array.prototype.slice.call(data);
+  }
+
+  async getSnapshotData(versionId: VersionId): Promise<Uint8Array | null> {
+    const client = await this.#existing();
+    if (client.snapshot === null || client.snapshot.versionId !== versionId) {
+      throw new TcsyncError('SNAPSHOT_MISMATCH', `the current snapshot is not of version ${versionId}`);
+    }
+    return this.#snapshotData ?? this.loadSnapshotData(client.snapshot);
+  }
+
+  async getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    await this.#current();
+    return this.#byParent.get(parentVersionId) ?? this.loadVersionByParent(parentVersionId);
+  }
+
+  async getVersion(versionId: VersionId): Promise<Version | null> {
+    await this.#current();
+    return this.#byId.get(versionId) ?? this.loadVersion(versionId);
+  }
+
+  async addVersion(versionId: VersionId, parentVersionId: VersionId, historySegment: Uint8Array): Promise<void> {
+    const client = await this.#existing();
+    if (client.latestVersionId !== NIL_VERSION_ID && parentVersionId !== client.latestVersionId) {
+      throw new TcsyncError('WRONG_PARENT', `parent ${parentVersionId} is not the latest version ${client.latestVersionId}`);
+    }
+    if ((await this.getVersion(versionId)) !== null) {
+      throw new TcsyncError('VERSION_EXISTS', `version ${versionId} already exists`);
+    }
+    const version: Version = {
+      versionId,
+      parentVersionId,
+      historySegment: Uint8Array.prototype.slice.call(historySegment),
+    };
+    this.#versions.push(version);
+    this.#byId.set(versionId, version);
+    this.#byParent.set(parentVersionId, version);
+    const snapshot = client.snapshot && { ...client.snapshot, versionsSince: client.snapshot.versionsSince + 1 };
+    this.#stage({ latestVersionId: versionId, snapshot });
+  }
+
+  async commit(): Promise<void> {
+    this.#end();
+    try {
+      if (this.#dirty && this.#client !== null) {
+        await this.persist({
+          before: this.#before,
+          after: this.#client,
+          versions: this.#versions,
+          snapshotData: this.#snapshotData,
+        });
+      }
+    } finally {
+      await this.release();
+    }
+  }
+
+  async rollback(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    await this.release();
+  }
+
+  #end(): void {
+    if (this.#ended) throw new TcsyncError('TXN_ENDED', 'the transaction has already ended');
+    this.#ended = true;
+  }
+
+  async #current(): Promise<Client | null> {
+    if (this.#ended) throw new TcsyncError('TXN_ENDED', 'the transaction has already ended');
+    if (!this.#loaded) {
+      this.#before = await this.loadClient();
+      this.#client = this.#before;
+      this.#loaded = true;
+    }
+    return this.#client;
+  }
+
+  async #existing(): Promise<Client> {
+    const client = await this.#current();
+    if (client === null) throw new TcsyncError('NO_SUCH_CLIENT', 'no such client');
+    return client;
+  }
+
+  #stage(client: Client): void {
+    this.#client = client;
+    this.#dirty = true;
+  }
+}

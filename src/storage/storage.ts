@@ -1,0 +1,109 @@
+/**
+ * The storage contract: the reference server's `Storage` / `StorageTxn` trait in TypeScript.
+ *
+ * Transactions are sequentially consistent: their results are as if each ran alone in some
+ * order. Uncommitted changes are never seen by another transaction; committed ones are seen by
+ * every later one. Transactions on different clients share no data and may run in parallel.
+ * JavaScript has no `Drop`, so a transaction ends exactly once, by `commit()` or `rollback()`;
+ * either releases the client's lock, and changes of a rolled-back transaction are never seen.
+ */
+import type { ClientId, VersionId } from '../ids.js';
+
+/** Metadata of a client's latest snapshot (not its bytes). */
+export interface Snapshot {
+  /** The version at which the snapshot was made. */
+  readonly versionId: VersionId;
+  /** When the snapshot was stored. */
+  readonly timestamp: Date;
+  /** How many versions were added since the snapshot was stored. */
+  readonly versionsSince: number;
+}
+
+/** Stored metadata about a client. */
+export interface Client {
+  /** The latest version, or the nil id when the client has none. */
+  readonly latestVersionId: VersionId;
+  /** The latest snapshot, if any. */
+  readonly snapshot: Snapshot | null;
+}
+
+/** One version in a client's history. */
+export interface Version {
+  readonly versionId: VersionId;
+  readonly parentVersionId: VersionId;
+  /** Opaque bytes, encrypted by the client; never parsed. */
+  readonly historySegment: Uint8Array;
+}
+
+/** A transaction on one client, holding that client's lock until it ends. */
+export interface StorageTxn {
+  /** The client, or null when it does not exist. */
+  getClient(): Promise<Client | null>;
+  /**
+   * Creates the client with this latest version (which need not be stored). `CLIENT_EXISTS` if
+   * it exists, `CLIENT_DELETED` if its id carries a tombstone.
+   */
+  newClient(latestVersionId: VersionId): Promise<void>;
+  /** Replaces the client's snapshot. The version is not checked. `NO_SUCH_CLIENT` without a client. */
+  setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void>;
+  /**
+   * The current snapshot's bytes. `versionId` must be the current snapshot's version
+   * (`SNAPSHOT_MISMATCH` otherwise, also when there is no snapshot); null if its bytes are absent.
+   */
+  getSnapshotData(versionId: VersionId): Promise<Uint8Array | null>;
+  /** The version whose parent is `parentVersionId`, or null. */
+  getVersionByParent(parentVersionId: VersionId): Promise<Version | null>;
+  /** The version with this id, or null. */
+  getVersion(versionId: VersionId): Promise<Version | null>;
+  /**
+   * Adds a version (`VERSION_EXISTS` if its id is stored), makes it the latest and increments
+   * the snapshot's versionsSince. While the latest is nil any parent is accepted; otherwise the
+   * parent must be the latest (`WRONG_PARENT`).
+   */
+  addVersion(versionId: VersionId, parentVersionId: VersionId, historySegment: Uint8Array): Promise<void>;
+  /** Makes the changes durable and visible, and ends the transaction. */
+  commit(): Promise<void>;
+  /** Discards the changes and ends the transaction. Never throws. */
+  rollback(): Promise<void>;
+}
+
+/** Something that stores clients. */
+export interface Storage {
+  /** Begins a transaction on one client, waiting for its lock. */
+  txn(clientId: ClientId): Promise<StorageTxn>;
+  /**
+   * Deletes a client and all its data at once, under its lock, and leaves a tombstone: until it
+   * is lifted, newClient on that id fails with `CLIENT_DELETED`, so a replica still holding the
+   * id cannot silently re-create the client with a partial history. False when it did not exist.
+   */
+  deleteClient(clientId: ClientId): Promise<boolean>;
+  /** Lifts a deleted client's tombstone so the id may be created again. False when there was none. */
+  liftTombstone(clientId: ClientId): Promise<boolean>;
+  /** True when the id carries a tombstone. */
+  isTombstoned(clientId: ClientId): Promise<boolean>;
+  /** Ids of existing clients greater than `after`, ascending, at most `limit` of them. */
+  listClients(after: ClientId | null, limit: number): Promise<ClientId[]>;
+  /** Waits for open transactions to end, then releases resources. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs `work` in a transaction on `clientId` and always ends it: commits when `work` returns,
+ * rolls back when it throws. A read-only `work` commits nothing, which is cheap.
+ */
+export async function withTxn<T>(
+  storage: Storage,
+  clientId: ClientId,
+  work: (txn: StorageTxn) => Promise<T>,
+): Promise<T> {
+  const txn = await storage.txn(clientId);
+  let result: T;
+  try {
+    result = await work(txn);
+  } catch (err) {
+    await txn.rollback();
+    throw err;
+  }
+  await txn.commit();
+  return result;
+}
