@@ -212,6 +212,20 @@ export class FileStorage implements Storage {
     }
   }
 
+  /**
+   * Runs `work` on a client's directory while holding the client's lock, so that it sees only
+   * committed state and nothing changes under it (verify and backup use this). `assertHeld`
+   * throws `LOCK_LOST` when the lock was taken over meanwhile.
+   */
+  async withClientLock<T>(clientId: ClientId, work: (clientDir: string, assertHeld: () => void) => Promise<T>): Promise<T> {
+    const lock = await this.#locks.acquire(clientId);
+    try {
+      return await work(new ClientPaths(this.#shared.dataDir, clientId).dir, () => lock.assertHeld());
+    } finally {
+      await lock.release();
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await this.#locks.drain();

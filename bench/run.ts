@@ -1,0 +1,19 @@
+/**
+ * `npm run bench`: every figure the issues ask for, measured side by side in one run.
+ * Each area's benchmark is a module exporting `bench(): Promise<BenchSection>`.
+ */
+import { printSection, type BenchSection } from './report.js';
+
+type Bench = () => Promise<BenchSection>;
+
+const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
+  ['storage', () => import('./storage-bench.js')],
+];
+
+const only = process.argv.slice(2);
+console.log(`# tcsync benchmark (node ${process.version}, ${new Date().toISOString()})`);
+for (const [name, load] of areas) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  const { bench } = await load();
+  printSection(await bench());
+}
