@@ -116,9 +116,11 @@ export class FileStorage implements Storage {
   static async open(dataDir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
     const dir = path.resolve(dataDir);
     try {
-      await mkdir(dir, { recursive: true });
+      await makeDirDurably(dir);
       await ensureFormat(dir);
       for (const sub of [LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR]) await mkdir(path.join(dir, sub), { recursive: true });
+      // A tombstone is only as durable as the directory that holds it.
+      await fsyncDir(dir);
       // Deleted clients whose removal a crash interrupted: already invisible, now gone.
       for (const name of await readdir(path.join(dir, TRASH_DIR))) {
         await rm(path.join(dir, TRASH_DIR, name), { recursive: true, force: true });
@@ -229,6 +231,16 @@ export class FileStorage implements Storage {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#locks.drain();
+  }
+}
+
+/** Creates `dir` and any missing parents, fsyncing each new directory's parent so the chain survives a crash. */
+async function makeDirDurably(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let made = dir; ; made = path.dirname(made)) {
+    await fsyncDir(path.dirname(made));
+    if (made === first) break;
   }
 }
 
