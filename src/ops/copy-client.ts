@@ -1,0 +1,48 @@
+/**
+ * Copies one client's committed files (client-index.ts) into another data directory. Files are
+ * copied, never linked to the source: a backup must not share inodes with the live data. Hard
+ * links between the copied files (each `.child` and its `.version`) are re-created with link().
+ */
+import { constants } from 'node:fs';
+import { copyFile, mkdir, link } from 'node:fs/promises';
+import path from 'node:path';
+import { ClientPaths } from '../storage/file/layout.js';
+import { committedFiles, type ClientIndex } from './client-index.js';
+
+export interface CopiedFiles {
+  /** New files, each to be fsync'd before the backup counts. */
+  readonly files: string[];
+  /** Directories that got new entries, to be fsync'd after the files. */
+  readonly dirs: string[];
+  readonly bytes: number;
+}
+
+/** Copies what the client has committed; nothing for a directory without client.json. */
+export async function copyClient(index: ClientIndex, destDataDir: string): Promise<CopiedFiles> {
+  const files = committedFiles(index);
+  const copied: CopiedFiles = { files: [], dirs: [], bytes: 0 };
+  if (files.length === 0) return copied;
+  const dest = new ClientPaths(destDataDir, index.clientId);
+  await mkdir(dest.dir);
+  copied.dirs.push(dest.dir);
+  if (index.hasVersionsDir) {
+    await mkdir(dest.versionsDir);
+    copied.dirs.push(dest.versionsDir);
+  }
+  const copyByInode = new Map<bigint, string>();
+  let bytes = 0;
+  for (const file of files) {
+    const target = path.join(dest.dir, path.relative(index.paths.dir, file.path));
+    const copy = copyByInode.get(file.ino);
+    if (copy !== undefined) {
+      await link(copy, target);
+      continue;
+    }
+    // No COPYFILE_FICLONE: a shared extent would tie the backup to the live disk's blocks.
+    await copyFile(file.path, target, constants.COPYFILE_EXCL);
+    copyByInode.set(file.ino, target);
+    copied.files.push(target);
+    bytes += file.size;
+  }
+  return { ...copied, bytes };
+}

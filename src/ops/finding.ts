@@ -1,0 +1,48 @@
+/** What verify reports about one file: a problem, a harmless leftover it can repair, or a warning. */
+
+/**
+ * - `problem`: the data is damaged or not of this format; verify exits non-zero.
+ * - `harmless`: the leftover of an interrupted transaction (or a link its next transaction
+ *   would re-create); the data is sound and `--repair` removes or completes it.
+ * - `warning`: legal for the storage API but unusual; worth a look, not a failure.
+ */
+export type Severity = 'problem' | 'harmless' | 'warning';
+
+/** How `--repair` fixes a harmless finding. */
+export type Repair =
+  | { readonly kind: 'remove'; readonly path: string }
+  | { readonly kind: 'link'; readonly existing: string; readonly newPath: string };
+
+export interface Finding {
+  readonly severity: Severity;
+  /** The client the file belongs to, or null for files of the data directory itself. */
+  readonly client: string | null;
+  /** The file, relative to the data directory. */
+  readonly file: string;
+  readonly message: string;
+  readonly repair?: Repair;
+}
+
+/** Collects findings for files under one directory, naming each file relative to the data directory. */
+export class Findings {
+  readonly list: Finding[] = [];
+  readonly #client: string | null;
+  readonly #relative: (file: string) => string;
+
+  constructor(client: string | null, relative: (file: string) => string) {
+    this.#client = client;
+    this.#relative = relative;
+  }
+
+  problem(file: string, message: string): void {
+    this.list.push({ severity: 'problem', client: this.#client, file: this.#relative(file), message });
+  }
+
+  warning(file: string, message: string): void {
+    this.list.push({ severity: 'warning', client: this.#client, file: this.#relative(file), message });
+  }
+
+  harmless(file: string, message: string, repair: Repair): void {
+    this.list.push({ severity: 'harmless', client: this.#client, file: this.#relative(file), message, repair });
+  }
+}
