@@ -1,0 +1,30 @@
+/**
+ * CSRF safety: a browser sends a cross-site form or a "simple" POST (form-urlencoded,
+ * multipart, text/plain) without asking first, but never application/json. Refusing every other
+ * POST body with 415 before it is parsed means no page can make a browser run a mutation.
+ */
+import type { Plugin } from 'graphql-yoga';
+
+export function useJsonPostsOnly(): Plugin {
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      if (request.method !== 'POST') return;
+      const mediaType = request.headers.get('content-type')?.split(';', 1)[0]?.trim().toLowerCase();
+      if (mediaType === 'application/json') return;
+      const body = {
+        errors: [
+          {
+            message: 'POST /graphql needs Content-Type: application/json.',
+            extensions: { code: 'UNSUPPORTED_MEDIA_TYPE' },
+          },
+        ],
+      };
+      endResponse(
+        new fetchAPI.Response(JSON.stringify(body), {
+          status: 415,
+          headers: { 'content-type': 'application/json; charset=utf-8', accept: 'application/json' },
+        }),
+      );
+    },
+  };
+}
