@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * `tcsync`: dispatches to a subcommand. Each subcommand is a module, loaded only when used,
+ * whose `main(argv)` resolves to the exit code.
+ */
+import { SERVER_NAME, SERVER_VERSION } from './version.js';
+
+interface Command {
+  main(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  serve: () => import('./cli/serve.js'),
+  verify: () => import('./cli/verify.js'),
+  backup: () => import('./cli/backup.js'),
+};
+
+const USAGE = `usage: tcsync <command> [options]
+
+commands:
+  serve    serve the TaskChampion sync protocol, GraphQL, /healthz and /metrics
+  verify   check every client's files in a data directory
+  backup   copy a live data directory consistently
+
+'tcsync <command> --help' describes a command's options.`;
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`${SERVER_NAME} ${SERVER_VERSION}\n`);
+    return 0;
+  }
+  const load = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (load === undefined) {
+    process.stderr.write(`${name === undefined ? 'tcsync: no command given' : `tcsync: unknown command ${JSON.stringify(name)}`}\n${USAGE}\n`);
+    return 2;
+  }
+  return (await load()).main(rest);
+}
+
+try {
+  process.exit(await run(process.argv.slice(2)));
+} catch (err) {
+  process.stderr.write(`tcsync: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,128 @@
+/**
+ * `tcsync serve`'s command line and environment, with the reference server's names. A flag wins
+ * over its environment variable; an empty variable counts as unset. Every bad value is a
+ * UsageError naming the option.
+ */
+import { parseArgs } from 'node:util';
+import type { LevelWithSilent } from 'pino';
+import { parseClientId, type ClientId } from '../ids.js';
+import type { ListenAddress } from '../http/index.js';
+import { parseListenAddress } from './listen-address.js';
+import { UsageError } from './usage-error.js';
+
+export interface ServeConfig {
+  readonly dataDir: string;
+  readonly listen: readonly ListenAddress[];
+  /** null: every client is allowed. */
+  readonly allowClientIds: ReadonlySet<ClientId> | null;
+  readonly createClients: boolean;
+  readonly snapshotVersions: number;
+  readonly snapshotDays: number;
+  readonly adminToken: string | null;
+  readonly logLevel: LevelWithSilent;
+}
+
+export type ServeArgs = { readonly kind: 'help' } | { readonly kind: 'serve'; readonly config: ServeConfig };
+
+export const SERVE_USAGE = `usage: tcsync serve [options]
+
+Serves the TaskChampion sync protocol v1, GraphQL, /healthz and /metrics on one port.
+
+options (environment variable in parentheses; a flag wins over its variable):
+  --data-dir DIR            where clients are stored; created if missing (DATA_DIR; default ./data)
+  --listen HOST:PORT        address to listen on, repeatable or comma-separated; port 0 picks a
+                            free port; IPv6 as [::1]:8080 (LISTEN; default 127.0.0.1:8080)
+  --allow-client-id UUID    only these clients may sync, others get 403; repeatable or
+                            comma-separated (CLIENT_ID; default: every client)
+  --no-create-clients       unknown clients get 404 instead of being created (CREATE_CLIENTS=false)
+  --snapshot-versions N     versions between snapshots the server asks for (SNAPSHOT_VERSIONS; default 100)
+  --snapshot-days N         days between snapshots the server asks for (SNAPSHOT_DAYS; default 14)
+  --admin-token TOKEN       enables admin GraphQL operations, sent as "Authorization: Bearer TOKEN"
+                            (ADMIN_TOKEN; default: disabled)
+  --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
+  -h, --help                show this help
+
+Prints "listening on http://HOST:PORT" per address once ready; logs go to stderr.
+SIGTERM or SIGINT: stops accepting, finishes requests in flight, releases locks, exits 0.`;
+
+const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv): ServeArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'data-dir': { type: 'string' },
+        listen: { type: 'string', multiple: true },
+        'allow-client-id': { type: 'string', multiple: true },
+        'no-create-clients': { type: 'boolean' },
+        'snapshot-versions': { type: 'string' },
+        'snapshot-days': { type: 'string' },
+        'admin-token': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return { kind: 'help' };
+
+  const fromEnv = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+  const listen = listOf(values.listen, fromEnv('LISTEN')) ?? ['127.0.0.1:8080'];
+  const allowed = listOf(values['allow-client-id'], fromEnv('CLIENT_ID'));
+  const createClientsEnv = fromEnv('CREATE_CLIENTS');
+  const logLevel = values['log-level'] ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  }
+
+  return {
+    kind: 'serve',
+    config: {
+      dataDir: values['data-dir'] ?? fromEnv('DATA_DIR') ?? './data',
+      listen: listen.map(parseListenAddress),
+      allowClientIds: allowed === null ? null : new Set(allowed.map(clientIdOption)),
+      createClients: values['no-create-clients'] ? false : createClientsEnv === undefined || booleanOption('CREATE_CLIENTS', createClientsEnv),
+      snapshotVersions: countOption('--snapshot-versions/SNAPSHOT_VERSIONS', values['snapshot-versions'] ?? fromEnv('SNAPSHOT_VERSIONS') ?? '100'),
+      snapshotDays: countOption('--snapshot-days/SNAPSHOT_DAYS', values['snapshot-days'] ?? fromEnv('SNAPSHOT_DAYS') ?? '14'),
+      adminToken: values['admin-token'] || fromEnv('ADMIN_TOKEN') || null,
+      logLevel: logLevel as LevelWithSilent,
+    },
+  };
+}
+
+/** Repeated flags, else the variable; each value may itself be comma-separated. Null when neither is given. */
+function listOf(flags: readonly string[] | undefined, envValue: string | undefined): string[] | null {
+  const raw = flags ?? (envValue === undefined ? null : [envValue]);
+  if (raw === null) return null;
+  return raw.flatMap((value) => value.split(',')).map((value) => value.trim()).filter((value) => value !== '');
+}
+
+function clientIdOption(value: string): ClientId {
+  try {
+    return parseClientId(value);
+  } catch {
+    throw new UsageError(`--allow-client-id/CLIENT_ID: not a UUID: ${JSON.stringify(value)}`);
+  }
+}
+
+function booleanOption(name: string, value: string): boolean {
+  const word = value.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new UsageError(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+function countOption(name: string, value: string): number {
+  const n = Number(value.trim());
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
+    throw new UsageError(`${name}: expected a whole number from 0 to 4294967295, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}

@@ -1,0 +1,88 @@
+/**
+ * `tcsync serve`: opens the data directory, listens, and on SIGTERM or SIGINT stops accepting,
+ * lets requests in flight finish, and closes the storage (releasing every client lock).
+ */
+import { pino, type Logger } from 'pino';
+import { AccessPolicy } from '../access-policy.js';
+import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
+import { FileStorage } from '../storage/file/file-storage.js';
+import { SyncService } from '../sync/sync-service.js';
+import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
+import { UsageError } from './usage-error.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let config: ServeConfig;
+  try {
+    const args = parseServeArgs(argv, process.env);
+    if (args.kind === 'help') {
+      process.stdout.write(`${SERVE_USAGE}\n`);
+      return 0;
+    }
+    config = args.config;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`tcsync serve: ${err.message}\nTry 'tcsync serve --help'.\n`);
+    return 2;
+  }
+
+  // stdout carries only the "listening on" lines, for whoever started us; logs go to stderr.
+  const logger = pino({ level: config.logLevel }, pino.destination({ dest: 2, sync: false }));
+  let storage: FileStorage;
+  try {
+    storage = await FileStorage.open(config.dataDir);
+  } catch (err) {
+    process.stderr.write(`tcsync serve: ${(err as Error).message}\n`);
+    return 1;
+  }
+
+  const metrics = new ServerMetrics();
+  const sync = new SyncService(instrumentStorage(storage, metrics), {
+    createClients: config.createClients,
+    snapshotVersions: config.snapshotVersions,
+    snapshotDays: config.snapshotDays,
+  });
+  const access = new AccessPolicy({
+    allowClientIds: config.allowClientIds,
+    createClients: config.createClients,
+    adminToken: config.adminToken,
+  });
+  const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir });
+
+  let server: HttpServer;
+  try {
+    server = await HttpServer.listen(handler, config.listen);
+  } catch (err) {
+    process.stderr.write(`tcsync serve: cannot listen: ${(err as Error).message}\n`);
+    await storage.close();
+    return 1;
+  }
+  logger.info(
+    { dataDir: storage.dataDir, urls: server.urls, createClients: config.createClients, allowList: config.allowClientIds?.size ?? null },
+    'serving',
+  );
+  for (const url of server.urls) process.stdout.write(`listening on ${url}\n`);
+
+  const signal = await nextSignal(logger);
+  logger.info({ signal }, 'shutting down: finishing requests in flight');
+  await server.close();
+  await storage.close();
+  logger.info('stopped');
+  return 0;
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one means "now", and exits at once. */
+function nextSignal(logger: Logger): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+      process.once('SIGTERM', hurry).once('SIGINT', hurry);
+      resolve(signal);
+    };
+    const hurry = (signal: NodeJS.Signals) => {
+      logger.warn({ signal }, 'second signal: exiting without waiting for requests in flight');
+      logger.flush();
+      process.exit(1);
+    };
+    process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * The one place where faults become HTTP answers. Only short fixed texts leave the server; the
+ * details (and stacks) go to the log.
+ */
+import { TcsyncError, type ErrorCode } from '../errors.js';
+import { ClientGoneError, HttpError } from './http-error.js';
+
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly message: string;
+  /** Server-side faults are logged as errors; refusals of a request are normal traffic. */
+  readonly fault: boolean;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly closeConnection?: boolean;
+}
+
+const STORAGE_FAULT: ErrorAnswer = { status: 500, message: 'storage error', fault: true };
+const BUG: ErrorAnswer = { status: 500, message: 'internal server error', fault: true };
+
+// A Record over every code, so that a new code cannot be added without deciding its answer.
+const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
+  NO_SUCH_CLIENT: { status: 404, message: 'no such client', fault: false },
+  CLIENT_DELETED: { status: 403, message: 'client deleted', fault: false },
+  INVALID_ID: { status: 400, message: 'bad id', fault: false },
+  // Another process holds the client's lock for too long: worth retrying, unlike a fault.
+  LOCK_TIMEOUT: { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
+  LOCK_LOST: STORAGE_FAULT,
+  STORAGE_IO: STORAGE_FAULT,
+  CORRUPT: STORAGE_FAULT,
+  UNSUPPORTED_FORMAT: STORAGE_FAULT,
+  // The sync layer checks everything these guard against, so reaching them is a bug.
+  CLIENT_EXISTS: BUG,
+  WRONG_PARENT: BUG,
+  VERSION_EXISTS: BUG,
+  SNAPSHOT_MISMATCH: BUG,
+  TXN_ENDED: BUG,
+};
+
+export function answerFor(err: unknown): ErrorAnswer {
+  if (err instanceof HttpError) {
+    return { status: err.status, message: err.message, fault: false, headers: err.headers, closeConnection: err.closeConnection };
+  }
+  if (err instanceof TcsyncError) return BY_CODE[err.code];
+  if (err instanceof ClientGoneError) return { status: 400, message: err.message, fault: false, closeConnection: true };
+  return BUG;
+}

@@ -1,0 +1,105 @@
+/**
+ * Listening sockets around the request handler: one node:http server per address, the
+ * connection timeouts, keep-alive, and a graceful close that lets requests in flight finish.
+ */
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ListenAddress {
+  /** A host name or IP address; IPv6 without brackets. */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+export interface HttpServerOptions {
+  /** Time allowed for a request's headers to arrive. @default 60000 */
+  readonly headersTimeoutMs?: number;
+  /** Time allowed for a whole request (headers and body) to arrive. @default 300000 */
+  readonly requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long. @default 5000 */
+  readonly keepAliveTimeoutMs?: number;
+  /** close() waits this long for requests in flight before cutting their connections. @default 10000 */
+  readonly shutdownGraceMs?: number;
+}
+
+export class HttpServer {
+  readonly #servers: Server[] = [];
+  readonly #urls: string[] = [];
+  readonly #graceMs: number;
+  #closing: Promise<void> | null = null;
+
+  private constructor(graceMs: number) {
+    this.#graceMs = graceMs;
+  }
+
+  /** Listens on every address (all or none: a failure closes those already open). */
+  static async listen(handler: RequestListener, addresses: readonly ListenAddress[], options: HttpServerOptions = {}): Promise<HttpServer> {
+    const httpServer = new HttpServer(options.shutdownGraceMs ?? 10_000);
+    // Once closing, every answer says so, so that keep-alive clients do not send another request.
+    const listener: RequestListener = (req, res) => {
+      if (httpServer.#closing !== null) res.setHeader('Connection', 'close');
+      handler(req, res);
+    };
+    try {
+      for (const address of addresses) {
+        const server = createServer(
+          {
+            headersTimeout: options.headersTimeoutMs ?? 60_000,
+            requestTimeout: options.requestTimeoutMs ?? 300_000,
+            keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+          },
+          listener,
+        );
+        httpServer.#servers.push(server);
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(address.port, address.host, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        httpServer.#urls.push(urlOf(address.host, (server.address() as AddressInfo).port));
+      }
+    } catch (err) {
+      await httpServer.close();
+      throw err;
+    }
+    return httpServer;
+  }
+
+  /** `http://HOST:PORT` per address, with the port actually bound. */
+  get urls(): readonly string[] {
+    return this.#urls;
+  }
+
+  /** Stops accepting, lets requests in flight finish (up to the grace period), then resolves. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const closed = Promise.all(this.#servers.map((s) => closeServer(s)));
+    const timer = setTimeout(() => {
+      for (const server of this.#servers) server.closeAllConnections();
+    }, this.#graceMs);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+function urlOf(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -1,0 +1,7 @@
+/** The HTTP transport: the sync protocol v1, health, metrics and the GraphQL mount on node:http. */
+export { createRequestHandler, CACHE_CONTROL, type RequestHandlerOptions } from './request-handler.js';
+export { HttpServer, type HttpServerOptions, type ListenAddress } from './http-server.js';
+export { ServerMetrics, type ServerMetricsOptions } from './metrics.js';
+export { instrumentStorage } from './storage-metrics.js';
+export { HISTORY_SEGMENT_TYPE, SNAPSHOT_TYPE } from './sync-routes.js';
+export type { GraphqlHandler } from './service-routes.js';

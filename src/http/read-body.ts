@@ -1,0 +1,62 @@
+/**
+ * Reads a request body into memory, refusing it as soon as it is known to exceed the cap: by its
+ * Content-Length before a byte is read, or by the running count, so that no more than the cap is
+ * ever held. A client that stops sending mid-body is cut off after an idle timeout.
+ */
+import type { IncomingMessage } from 'node:http';
+import { ClientGoneError, HttpError } from './http-error.js';
+
+export interface BodyLimits {
+  /** Largest body accepted, in bytes. */
+  readonly maxBytes: number;
+  /** A body that receives nothing for this long is abandoned. */
+  readonly idleTimeoutMs: number;
+  /** The 400 answer's text when the body is too large (the reference words it per endpoint). */
+  readonly tooLargeMessage: string;
+}
+
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Uint8Array> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limits.maxBytes) {
+    return Promise.reject(new HttpError(400, limits.tooLargeMessage));
+  }
+
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let timer: NodeJS.Timeout;
+
+    const armTimer = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(new HttpError(408, 'request body timeout', { closeConnection: true })), limits.idleTimeoutMs);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total > limits.maxBytes) {
+        chunks.length = 0;
+        finish(new HttpError(400, limits.tooLargeMessage));
+        return;
+      }
+      chunks.push(chunk);
+      armTimer();
+    };
+    const onEnd = () => finish(null);
+    const onClose = () => finish(new ClientGoneError());
+    const finish = (err: Error | null) => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      req.off('error', onClose);
+      if (err !== null) reject(err);
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total));
+    };
+
+    req.on('data', onData);
+    req.on('end', onEnd);
+    // 'close' before 'end' means the connection went away mid-body.
+    req.on('close', onClose);
+    req.on('error', onClose);
+    armTimer();
+  });
+}

@@ -1,0 +1,36 @@
+/** The checks every sync request passes, with the reference server's answers. */
+import type { IncomingMessage } from 'node:http';
+import type { AccessPolicy } from '../access-policy.js';
+import { parseClientId, parseVersionId, type ClientId, type VersionId } from '../ids.js';
+import { HttpError } from './http-error.js';
+
+/**
+ * The media type compared as the reference compares it: the part before any `;`, trimmed,
+ * case-sensitive.
+ */
+export function requireContentType(req: IncomingMessage, expected: string): void {
+  const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim();
+  if (mediaType !== expected) throw new HttpError(400, 'Bad content-type');
+}
+
+/** The canonical X-Client-Id: 400 when missing or not a UUID, 403 when the allow-list excludes it. */
+export function requireClientId(req: IncomingMessage, access: AccessPolicy): ClientId {
+  // The first header only, as the reference reads it; Node would join repeated ones with ", ".
+  let clientId: ClientId;
+  try {
+    clientId = parseClientId(req.headersDistinct['x-client-id']?.[0]);
+  } catch {
+    throw new HttpError(400, 'bad x-client-id');
+  }
+  if (!access.allows(clientId)) throw new HttpError(403, 'unknown x-client-id');
+  return clientId;
+}
+
+/** A version id from the path. One that is not a UUID matches no route, as in the reference. */
+export function pathVersionId(param: string | null): VersionId {
+  try {
+    return parseVersionId(param);
+  } catch {
+    throw new HttpError(404, 'not found');
+  }
+}

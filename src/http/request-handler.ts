@@ -1,0 +1,151 @@
+/**
+ * The request pipeline shared by every listening socket: Cache-Control on every answer, routing,
+ * faults turned into short answers, one log line and the metrics per request, and a polite end
+ * for requests answered before their body was read.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { AccessPolicy } from '../access-policy.js';
+import { shortId } from '../ids.js';
+import type { SyncService } from '../sync/sync-service.js';
+import type { RequestContext } from './context.js';
+import { answerFor } from './error-status.js';
+import { HttpError } from './http-error.js';
+import { ServerMetrics } from './metrics.js';
+import { sendText } from './respond.js';
+import { Router } from './router.js';
+import { serviceRoutes, type GraphqlHandler } from './service-routes.js';
+import { syncRoutes } from './sync-routes.js';
+
+/** Sent on every response: sync answers must never come from a cache. */
+export const CACHE_CONTROL = 'no-store, max-age=0';
+
+const UNMATCHED_ROUTE = '(unmatched)';
+
+export interface RequestHandlerOptions {
+  /** The protocol's transactions. */
+  readonly sync: SyncService;
+  /** Which clients may sync. */
+  readonly access: AccessPolicy;
+  /** Receives one line per request, and the faults. */
+  readonly logger: Logger;
+  /** Where request and storage figures are counted; /metrics serves its registry. @default new ServerMetrics() */
+  readonly metrics?: ServerMetrics;
+  /** The directory /healthz proves writable; null makes /healthz always healthy. @default null */
+  readonly dataDir?: string | null;
+  /** How long the /healthz write probe may take before the answer is 503. @default 2000 */
+  readonly healthTimeoutMs?: number;
+  /** Serves `/graphql` and below; without one those paths are 404. @default null */
+  readonly graphql?: GraphqlHandler | null;
+  /** Largest history segment or snapshot accepted, in bytes (the reference's limit). @default 104857600 */
+  readonly maxBodyBytes?: number;
+  /** A request body that receives nothing for this long is abandoned with 408 and its connection closed. @default 30000 */
+  readonly bodyIdleTimeoutMs?: number;
+  /**
+   * After answering a request whose body was not read (a refusal), the rest of the body is read
+   * and dropped for at most this long before the connection is cut: closing at once would reset
+   * the connection and the client would see the reset instead of the answer.
+   * @default 5000
+   */
+  readonly lingerMs?: number;
+}
+
+export function createRequestHandler(options: RequestHandlerOptions): RequestListener {
+  const { logger } = options;
+  const metrics = options.metrics ?? new ServerMetrics();
+  const lingerMs = options.lingerMs ?? 5000;
+  const router = new Router<RequestContext>([
+    ...serviceRoutes({
+      metrics,
+      logger,
+      dataDir: options.dataDir ?? null,
+      healthTimeoutMs: options.healthTimeoutMs ?? 2000,
+      graphql: options.graphql ?? null,
+    }),
+    ...syncRoutes({
+      sync: options.sync,
+      access: options.access,
+      body: { maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024, idleTimeoutMs: options.bodyIdleTimeoutMs ?? 30_000 },
+    }),
+  ]);
+
+  return (req, res) => {
+    const started = performance.now();
+    res.setHeader('Cache-Control', CACHE_CONTROL);
+    const method = req.method ?? 'GET';
+    const match = router.match(method, pathnameOf(req.url));
+    const route = match.kind === 'not-found' ? UNMATCHED_ROUTE : match.template;
+    const ctx: RequestContext = { req, res, param: match.kind === 'found' ? match.param : null, clientId: null, note: null };
+    let failure: unknown = null;
+
+    res.once('finish', () => {
+      if (!req.complete) discardRestOfBody(req, lingerMs);
+    });
+    res.once('close', () => {
+      const seconds = (performance.now() - started) / 1000;
+      const status = res.writableFinished ? res.statusCode : 0;
+      metrics.requests.inc({ method, route, status: String(status) });
+      metrics.requestSeconds.observe({ method, route }, seconds);
+      const fields = {
+        method,
+        route,
+        status,
+        ms: Math.round(seconds * 10_000) / 10,
+        ...(ctx.clientId === null ? {} : { client: shortId(ctx.clientId) }),
+        ...(ctx.note === null ? {} : { note: ctx.note }),
+      };
+      if (failure !== null && answerFor(failure).fault) logger.error({ ...fields, err: failure }, 'request failed');
+      else if (status === 0) logger.info(fields, 'client went away before the answer was sent');
+      else logger.info(fields, 'request');
+    });
+
+    const run = async () => {
+      if (match.kind === 'not-found') throw new HttpError(404, 'not found');
+      if (match.kind === 'method-not-allowed') throw new HttpError(405, 'method not allowed', { headers: { Allow: match.allow.join(', ') } });
+      await match.handler(ctx);
+    };
+    run().catch((err: unknown) => {
+      failure = err;
+      answerError(res, err);
+    });
+  };
+}
+
+function answerError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    // Too late for a status: cutting the connection is the only honest signal left.
+    res.destroy();
+    return;
+  }
+  if (res.destroyed) return;
+  const answer = answerFor(err);
+  sendText(res, answer.status, answer.message, {
+    ...answer.headers,
+    ...(answer.closeConnection ? { Connection: 'close' } : {}),
+  });
+}
+
+/**
+ * Reads and drops what is left of a refused request's body so that the client, still sending,
+ * gets to read the answer; a client that keeps sending past `lingerMs` is cut off.
+ */
+function discardRestOfBody(req: IncomingMessage, lingerMs: number): void {
+  const timer = setTimeout(() => req.socket.destroy(), lingerMs);
+  timer.unref();
+  req.once('end', () => clearTimeout(timer));
+  req.socket.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+function pathnameOf(url = '/'): string {
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (path.startsWith('/')) return path;
+  try {
+    // An absolute-form request target (`GET http://host/path`), which HTTP/1.1 servers must accept.
+    return new URL(path).pathname;
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * A plain HTTP/1.1 request with full control of the headers sent and every header received, over
+ * a keep-alive agent (as the taskchampion client uses).
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** The body as text. */
+  readonly text: string;
+}
+
+export interface HttpRequestOptions {
+  readonly method?: string;
+  readonly headers?: Record<string, string | number>;
+  readonly body?: Uint8Array | string;
+  readonly agent?: http.Agent | false;
+}
+
+export const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+export function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? keepAliveAgent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('end', () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
