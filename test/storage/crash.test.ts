@@ -57,12 +57,12 @@ async function checkRecovered(clientId: ClientId, acked: string[], staleMs: numb
   }
 }
 
-it('SIGKILL at random moments, 24 times: every acknowledged commit survives, nothing staged is visible', async () => {
+it('SIGKILL at random moments, 20 times: every acknowledged commit survives, nothing staged is visible', async () => {
   dir = await makeTempDir();
   const clientId = parseClientId(crypto.randomUUID());
   const staleMs = 2000;
   const acked: string[] = [];
-  for (let round = 0; round < 24; round++) {
+  for (let round = 0; round < 20; round++) {
     const writer = spawnWriter('crash', dir, clientId, 100_000, staleMs);
     await killAfterAcks(writer, 1, Math.floor(Math.random() * 60));
     acked.push(...writer.acks);
@@ -70,7 +70,7 @@ it('SIGKILL at random moments, 24 times: every acknowledged commit survives, not
     // The dead writer's lock is taken over by itself once stale: well within 10 s.
     expect(lockWait).toBeLessThan(10_000);
   }
-  expect(acked.length).toBeGreaterThan(24);
+  expect(acked.length).toBeGreaterThan(20);
 }, 240_000);
 
 it('with the default lease, a killed holder\'s lock is taken over within 10 s', async () => {

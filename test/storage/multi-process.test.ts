@@ -22,7 +22,7 @@ it('4 processes adding 100 versions each to one client build one linear chain of
   expect(new Set(chain).size).toBe(400);
   expect(latest).toBe(chain.at(-1));
   // Every acknowledged version is in the chain, and each writer's own acks appear in order.
-  const position = new Map(chain.map((id, i) => [id, i]));
+  const position = new Map(chain.map((id, i) => [id as string, i]));
   for (const writer of writers) {
     expect(writer.acks).toHaveLength(100);
     const positions = writer.acks.map((id) => position.get(id));

@@ -60,6 +60,8 @@ interface ClientState {
   /** The latest version: the checkpoint, then `steps` links further. */
   readonly latest: VersionId;
   readonly steps: number;
+  /** The lease under which this was last known true; while it lasts, nobody else can change it. */
+  readonly leaseId: number;
 }
 
 interface Shared {
@@ -224,13 +226,16 @@ export class FileStorage implements Storage {
     try {
       return await work(new ClientPaths(this.#shared.dataDir, clientId).dir, () => lock.assertHeld());
     } finally {
+      // The work may have changed files: what this process remembers of the client must be re-read.
+      this.#shared.cache.delete(clientId);
       await lock.release();
     }
   }
 
+  /** Waits for open transactions to end and releases every lock this instance holds. */
   async close(): Promise<void> {
     this.#closed = true;
-    await this.#locks.drain();
+    await this.#locks.close();
   }
 }
 
@@ -291,17 +296,21 @@ class FileTxn extends StagedTxn {
 
   protected loadClient(): Promise<Client | null> {
     return this.#io('read client', async () => {
+      let state = this.#shared.cache.get(this.#clientId);
+      if (state?.leaseId === this.#lock.leaseId) {
+        this.#state = state;
+        return clientOf(state);
+      }
       const st = await statOrNull(this.#paths.meta);
       if (st === null) {
         this.#shared.cache.delete(this.#clientId);
         return null;
       }
       const identity = identityOf(st);
-      let state = this.#shared.cache.get(this.#clientId);
       if (state?.identity !== identity) {
         const meta = parseMeta((await readFileOrNull(this.#paths.meta))?.toString('utf8') ?? '', this.#paths.meta);
         if (meta.pendingLinks.length > 0) await this.#createLinks(meta.pendingLinks);
-        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0 };
+        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId };
       }
       state = await this.#followChildren(state);
       this.#remember(state);
@@ -433,7 +442,7 @@ class FileTxn extends StagedTxn {
       }
       const st = await statOrNull(this.#paths.meta);
       if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
-      this.#remember({ identity: identityOf(st), meta, latest: after.latestVersionId, steps: 0 });
+      this.#remember({ identity: identityOf(st), meta, latest: after.latestVersionId, steps: 0, leaseId: this.#lock.leaseId });
     } catch (err) {
       this.#shared.cache.delete(this.#clientId);
       throw err;
@@ -449,7 +458,7 @@ class FileTxn extends StagedTxn {
       await replaceFile(this.#paths.meta, serializeMeta(meta));
       await fsyncDir(this.#paths.dir);
       const st = await statOrNull(this.#paths.meta);
-      if (st !== null) this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps: 0 });
+      if (st !== null) this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps: 0, leaseId: this.#lock.leaseId });
     } catch {
       // Only an optimisation, and the version is already committed: every checkpoint on the
       // chain describes the same state, old or new. Forget what we know and reload next time.
@@ -517,8 +526,8 @@ class FileTxn extends StagedTxn {
   }
 
   #remember(state: ClientState): void {
-    this.#state = state;
-    this.#shared.cache.set(this.#clientId, state);
+    this.#state = { ...state, leaseId: this.#lock.leaseId };
+    this.#shared.cache.set(this.#clientId, this.#state);
   }
 
   async #io<T>(what: string, work: () => Promise<T>): Promise<T> {

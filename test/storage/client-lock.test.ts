@@ -1,0 +1,63 @@
+/** The client lock kept between transactions: reused while busy, handed over when wanted, dropped on close. */
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { NIL_VERSION_ID, newVersionId, parseClientId } from '../../src/ids.js';
+import { FileStorage } from '../../src/storage/file/file-storage.js';
+import { withTxn } from '../../src/storage/storage.js';
+import { makeTempDir, removeDir } from '../support/temp-dir.js';
+
+let dir = '';
+afterEach(() => removeDir(dir));
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+it('a storage busy committing to a client hands the lock to another one that waits', async () => {
+  dir = await makeTempDir();
+  const clientId = parseClientId(crypto.randomUUID());
+  const busy = await FileStorage.open(dir);
+  const other = await FileStorage.open(dir);
+  await withTxn(busy, clientId, (txn) => txn.newClient(NIL_VERSION_ID));
+
+  let stop = false;
+  let busyCommits = 0;
+  const hammer = (async () => {
+    while (!stop) {
+      await withTxn(busy, clientId, async (txn) => {
+        await txn.addVersion(newVersionId(), (await txn.getClient())!.latestVersionId, new Uint8Array(8));
+      });
+      busyCommits += 1;
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  const seen = await withTxn(other, clientId, async (txn) => {
+    const id = newVersionId();
+    await txn.addVersion(id, (await txn.getClient())!.latestVersionId, new Uint8Array(8));
+    return id;
+  });
+  const waited = Date.now() - started;
+  const before = busyCommits;
+  await new Promise((r) => setTimeout(r, 100));
+  stop = true;
+  await hammer;
+
+  expect(waited).toBeLessThan(1000);
+  expect(busyCommits).toBeGreaterThan(before);
+  // The busy storage saw the other's commit: it re-read the client after losing the lease.
+  const found = await withTxn(busy, clientId, (txn) => txn.getVersion(seen));
+  expect(found?.versionId).toBe(seen);
+  await busy.close();
+  await other.close();
+});
+
+it('close releases the locks kept between transactions', async () => {
+  dir = await makeTempDir();
+  const clientId = parseClientId(crypto.randomUUID());
+  const storage = await FileStorage.open(dir, { lingerMs: 60_000 });
+  await withTxn(storage, clientId, (txn) => txn.newClient(NIL_VERSION_ID));
+  const lockDir = path.join(dir, 'locks', `${clientId}.lock`);
+  expect(await exists(lockDir)).toBe(true);
+  await storage.close();
+  expect(await exists(lockDir)).toBe(false);
+});
