@@ -3,7 +3,7 @@
  * retried: after a failed fsync the kernel may report the next one clean while the data is lost
  * (Rebello et al., USENIX ATC 2020), so the commit fails instead.
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
 import { TcsyncError } from '../../errors.js';
@@ -52,6 +52,16 @@ export async function writeNewFile(file: string, chunks: readonly Uint8Array[]):
  */
 export async function replaceFile(file: string, content: string): Promise<void> {
   await writeFileAtomic(file, content, { fsync: true });
+}
+
+/** The file opened for reading, or null when it does not exist. */
+export async function openOrNull(file: string): Promise<FileHandle | null> {
+  try {
+    return await open(file, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
+    throw err;
+  }
 }
 
 /** The file's bytes, or null when it does not exist. */

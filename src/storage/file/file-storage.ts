@@ -20,7 +20,7 @@
  * parent's `.child` link is the same inode, a snapshot blob only when client.json names it, and
  * write-file-atomic's temporary files are never read.
  */
-import { link, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -30,7 +30,7 @@ import { StagedTxn, type TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Storage, StorageTxn, Version } from '../storage.js';
 import { ClientLocks, type HeldLock, type LockOptions } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, readFileOrNull, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
+import { fsyncDir, ioError, isErrno, openOrNull, readFileOrNull, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
 import { ClientPaths, FORMAT_FILE, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 import type { BigIntStats } from 'node:fs';
@@ -336,13 +336,8 @@ class FileTxn extends StagedTxn {
   protected loadVersion(versionId: VersionId): Promise<Version | null> {
     return this.#io('read version', async () => {
       const file = this.#paths.version(versionId);
-      let handle;
-      try {
-        handle = await open(file, 'r');
-      } catch (err) {
-        if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
-        throw err;
-      }
+      const handle = await openOrNull(file);
+      if (handle === null) return null;
       let version: Version;
       let ino: bigint;
       try {
@@ -507,13 +502,8 @@ class FileTxn extends StagedTxn {
 
   async #childIdOf(parent: VersionId): Promise<VersionId | null> {
     const file = this.#paths.child(parent);
-    let handle;
-    try {
-      handle = await open(file, 'r');
-    } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
-      throw err;
-    }
+    const handle = await openOrNull(file);
+    if (handle === null) return null;
     try {
       const head = Buffer.alloc(MAX_HEADER);
       const { bytesRead } = await handle.read(head, 0, head.length, 0);
