@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { LockOptions } from '../storage/file/client-lock.js';
@@ -18,7 +18,7 @@ import type { FileStorage } from '../storage/file/file-storage.js';
 import { FORMAT_FILE, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from '../storage/file/layout.js';
 import { indexClient } from './client-index.js';
 import { copyClient, type CopiedFiles } from './copy-client.js';
-import { openDataDir, scanDataDir, type IdEntries } from './data-dir.js';
+import { exists, openDataDir, scanDataDir, type IdEntries } from './data-dir.js';
 import { OpsError } from './ops-error.js';
 import { forEachLimit } from './pool.js';
 import { verifyDataDir, type VerifyReport } from './verify.js';
@@ -51,16 +51,6 @@ export interface BackupReport {
   /** The verification of the copy (its dataDir is DEST). */
   readonly verify: VerifyReport;
   readonly durationMs: number;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await lstat(file);
-    return true;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return false;
-    throw err;
-  }
 }
 
 async function fsyncFile(file: string): Promise<void> {

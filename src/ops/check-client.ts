@@ -69,13 +69,10 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
   const decode = (file: IndexedFile): Promise<Decoded> => {
     let found = decodedByInode.get(file.ino);
     if (!found) {
-      found = readFile(file.path).then(
-        (bytes) => {
-          const { versionId, parentVersionId } = decodeVersion(bytes, file.path);
-          return { header: { versionId, parentVersionId } };
-        },
-        (err: unknown) => ({ error: reason(err) }),
-      );
+      found = readFile(file.path).then((bytes): Decoded => {
+        const { versionId, parentVersionId } = decodeVersion(bytes, file.path);
+        return { header: { versionId, parentVersionId } };
+      }).catch((err: unknown): Decoded => ({ error: reason(err) }));
       decodedByInode.set(file.ino, found);
     }
     return found;
@@ -164,7 +161,8 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       // On the chain but linked by nothing: its parent's link is gone.
       const decoded = await decode(file);
       if ('error' in decoded) {
-        f.problem(file.path, `${decoded.error} (version ${id} is on the chain)`);
+        // A linked file was reported with its link already.
+        if (!linkedInodes.has(file.ino)) f.problem(file.path, `${decoded.error} (version ${id} is on the chain)`);
         break;
       }
       header = decoded.header;

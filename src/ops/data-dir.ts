@@ -2,7 +2,7 @@
  * The data directory's own entries (layout.ts): which ids have a client directory, a tombstone
  * or trash, and what does not belong there.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isCanonicalUuid, type ClientId } from '../ids.js';
 import { isErrno } from '../storage/file/durable-fs.js';
@@ -27,6 +27,16 @@ export async function openDataDir(dataDir: string, options: FileStorageOptions =
     throw new OpsError('NOT_A_DATA_DIR', `${dir} is not a tcsync data directory (it has no ${FORMAT_FILE})`);
   }
   return FileStorage.open(dir, options);
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+    throw err;
+  }
 }
 
 /** Files of the data directory that belong to one client id, besides its directory. */

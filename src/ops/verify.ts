@@ -12,7 +12,7 @@ import type { FileStorage } from '../storage/file/file-storage.js';
 import { tombstonePath } from '../storage/file/layout.js';
 import { indexClient } from './client-index.js';
 import { checkClient, type ClientCheck } from './check-client.js';
-import { openDataDir, scanDataDir, type IdEntries } from './data-dir.js';
+import { exists, openDataDir, scanDataDir, type IdEntries } from './data-dir.js';
 import { Findings, type Finding, type Repair } from './finding.js';
 import { forEachLimit } from './pool.js';
 import { applyRepairs } from './repair.js';
@@ -113,6 +113,8 @@ function verifyId(storage: FileStorage, id: ClientId, entries: IdEntries, repair
       f.harmless(temp, 'a temporary file of an interrupted tombstone write', { kind: 'remove', path: temp });
     }
     for (const trashed of entries.trash) {
+      // A live server's deleteClient removes its trash under this lock: what is left now is a leftover.
+      if (!(await exists(trashed))) continue;
       f.harmless(trashed, 'trash: a deleted client whose removal was interrupted', { kind: 'remove', path: trashed });
     }
     return { check, findings: await settle([...(check?.findings ?? []), ...f.list], repair, assertHeld) };

@@ -1,0 +1,154 @@
+/** `tcsync backup`: a consistent, verified copy of a live data directory, or nothing at all. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { FileStorage, parseClientId, parseVersionId, withTxn } from '../../src/index.js';
+import { buildFixture, runCli, tempDir, type Fixture } from './support.js';
+
+let root: { dir: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  root = await tempDir();
+});
+afterAll(() => root.cleanup());
+
+interface Writer {
+  readonly child: ChildProcess;
+  /** Versions the writer acknowledged: printed after addVersion returned, so committed. */
+  readonly acks: string[];
+  readonly exited: Promise<void>;
+}
+
+const WRITER = fileURLToPath(new URL('./writer.mjs', import.meta.url));
+
+function spawnWriter(dataDir: string, clientId: string): Writer {
+  const child = spawn(process.execPath, [WRITER, dataDir, clientId], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const acks: string[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.startsWith('ack ')) acks.push(line.slice(4));
+  });
+  return { child, acks, exited: new Promise((resolve) => child.on('exit', () => resolve())) };
+}
+
+async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the writers');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a backup taken while 8 writers add versions verifies and holds every version acknowledged before it started', async () => {
+  const dataDir = path.join(root.dir, 'live');
+  await FileStorage.open(dataDir).then((s) => s.close());
+  // Two writers per client: they also race each other, as two replicas of one user do.
+  const clients = [1, 2, 3, 4].map((n) => `0000000${n}-aaaa-4bbb-8ccc-00000000000${n}`);
+  const writers = clients.flatMap((client) => [spawnWriter(dataDir, client), spawnWriter(dataDir, client)]);
+  try {
+    await until(() => {
+      if (writers.some((w) => w.child.exitCode !== null)) throw new Error('a writer died');
+      return writers.every((w) => w.acks.length >= 15);
+    });
+    const acknowledged = writers.map((w, i) => ({ client: clients[Math.floor(i / 2)] as string, versions: [...w.acks] }));
+    const dest = path.join(root.dir, 'live-backup');
+    const result = await runCli('backup', ['--data-dir', dataDir, dest]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^backup: 4 clients, \d+ files, .* copied to .*live-backup in [\d.]+ s\nsound: 4 clients, \d+ versions/);
+    // The writers went on meanwhile: the backup raced real commits.
+    expect(writers.some((w, i) => w.acks.length > (acknowledged[i]?.versions.length ?? 0))).toBe(true);
+
+    const backup = await FileStorage.open(dest);
+    try {
+      for (const { client, versions } of acknowledged) {
+        await withTxn(backup, parseClientId(client), async (txn) => {
+          for (const id of versions) expect(await txn.getVersion(parseVersionId(id)), `${client} ${id}`).not.toBeNull();
+        });
+      }
+    } finally {
+      await backup.close();
+    }
+    expect((await runCli('verify', ['--data-dir', dest])).code).toBe(0);
+    // verify is safe on the live data directory too: it sees only committed states.
+    const live = await runCli('verify', ['--data-dir', dataDir]);
+    expect(live.stdout).toMatch(/^sound: 4 clients/);
+    expect(live.code).toBe(0);
+  } finally {
+    for (const w of writers) w.child.kill('SIGTERM');
+    await Promise.all(writers.map((w) => w.exited));
+  }
+});
+
+describe('a backup of a stopped data directory', () => {
+  let source: string;
+  let fx: Fixture;
+  beforeAll(async () => {
+    source = path.join(root.dir, 'source');
+    fx = await buildFixture(source);
+    // Leftovers of interrupted transactions: not committed, so not copied.
+    await writeFile(path.join(source, fx.plain, 'client.json.99'), '');
+    await writeFile(path.join(source, fx.plain, 'versions', '99999999-9999-4999-8999-999999999999.version'), 'torn');
+  });
+
+  test('holds the committed files only, as copies whose .child/.version pairs are hard links', async () => {
+    const dest = path.join(root.dir, 'copy');
+    const result = await runCli('backup', ['--data-dir', source, dest]);
+    expect(result.code).toBe(0);
+    expect((await readdir(dest)).sort()).toEqual([fx.withSnapshot, fx.plain, fx.startsMidway, 'format.json', 'locks', 'tombstones', 'trash'].sort());
+    expect(await readdir(path.join(dest, 'tombstones'))).toEqual([fx.deleted]);
+    expect(await readdir(path.join(dest, fx.plain))).toEqual(['client.json', 'versions']);
+    const versions = path.join(dest, fx.plain, 'versions');
+    const names = (await readdir(versions)).sort();
+    expect(names).toHaveLength(6);
+    for (const name of names) {
+      const copy = await stat(path.join(versions, name));
+      const original = await stat(path.join(source, fx.plain, 'versions', name));
+      expect(copy.ino).not.toBe(original.ino);
+      expect(copy.nlink).toBe(2);
+      expect(await readFile(path.join(versions, name))).toEqual(await readFile(path.join(source, fx.plain, 'versions', name)));
+    }
+    // No temporary directory is left beside DEST.
+    expect((await readdir(root.dir)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  test('refuses an existing DEST, even an empty one, and leaves it alone', async () => {
+    const dest = path.join(root.dir, 'exists');
+    await mkdir(dest);
+    const result = await runCli('backup', ['--data-dir', source, dest]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/exists already|already exists/);
+    expect(await readdir(dest)).toEqual([]);
+  });
+
+  test('refuses a data directory of a newer format', async () => {
+    const newer = path.join(root.dir, 'newer');
+    await mkdir(newer);
+    await writeFile(path.join(newer, 'format.json'), '{"format":"tcsync","version":3}\n');
+    const result = await runCli('backup', ['--data-dir', newer, path.join(root.dir, 'newer-copy')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/data format 3; this tcsync reads format 1/);
+  });
+
+  test('of a damaged data directory fails, naming the problems, and creates no DEST', async () => {
+    const damaged = path.join(root.dir, 'damaged');
+    await buildFixture(damaged).then(async (d) => {
+      const meta = path.join(damaged, d.plain, 'client.json');
+      await writeFile(meta, (await readFile(meta, 'utf8')).slice(0, 30));
+    });
+    const dest = path.join(root.dir, 'damaged-copy');
+    const result = await runCli('backup', ['--data-dir', damaged, dest]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the copy did not verify');
+    expect(result.stderr).toContain('/client.json: not JSON');
+    await expect(stat(dest)).rejects.toThrow(/ENOENT/);
+  });
+
+  test('bad usage exits 2', async () => {
+    expect((await runCli('backup', ['--data-dir', source])).code).toBe(2);
+    expect((await runCli('backup', ['--data-dir', source, 'a', 'b'])).code).toBe(2);
+  });
+});

@@ -1,0 +1,91 @@
+/** Fixtures for the ops tests: a data directory built through the public API, and the commands run as processes. */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_SNAPSHOT_POLICY,
+  FileStorage,
+  NIL_VERSION_ID,
+  SyncService,
+  newVersionId,
+  parseClientId,
+  withTxn,
+  type ClientId,
+  type VersionId,
+} from '../../src/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tcsync-ops-'));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface Fixture {
+  /** Five versions, then a snapshot of the last one. */
+  readonly withSnapshot: ClientId;
+  readonly withSnapshotVersions: readonly VersionId[];
+  /** Three versions, the first still listed in client.json's pendingLinks. */
+  readonly plain: ClientId;
+  readonly plainVersions: readonly VersionId[];
+  /** Created with a latest version that was never stored, then two versions on top of it. */
+  readonly startsMidway: ClientId;
+  readonly startsMidwayRoot: VersionId;
+  /** Deleted: only its tombstone is left. */
+  readonly deleted: ClientId;
+}
+
+/** Builds a sound data directory of three clients and a tombstone through FileStorage and SyncService. */
+export async function buildFixture(dataDir: string): Promise<Fixture> {
+  const storage = await FileStorage.open(dataDir);
+  const sync = new SyncService(storage, { ...DEFAULT_SNAPSHOT_POLICY, createClients: true });
+  const ids = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333', '44444444-4444-4444-8444-444444444444'];
+  const [withSnapshot, plain, startsMidway, deleted] = ids.map((id) => parseClientId(id)) as [ClientId, ClientId, ClientId, ClientId];
+  const addVersions = async (client: ClientId, count: number, parent: VersionId = NIL_VERSION_ID) => {
+    const added: VersionId[] = [];
+    for (let i = 0; i < count; i++) {
+      const result = await sync.addVersion(client, added.at(-1) ?? parent, Buffer.from(`segment ${i} of ${client}`));
+      if (result.kind !== 'ok') throw new Error('fixture: unexpected conflict');
+      added.push(result.version.versionId);
+    }
+    return added;
+  };
+  const withSnapshotVersions = await addVersions(withSnapshot, 5);
+  const snap = await sync.addSnapshot(withSnapshot, withSnapshotVersions[4] as VersionId, Buffer.alloc(2000, 7));
+  if (snap.kind !== 'accepted') throw new Error('fixture: snapshot ignored');
+  const plainVersions = await addVersions(plain, 3);
+  const startsMidwayRoot = newVersionId();
+  await withTxn(storage, startsMidway, (txn) => txn.newClient(startsMidwayRoot));
+  await addVersions(startsMidway, 2, startsMidwayRoot);
+  await addVersions(deleted, 1);
+  await storage.deleteClient(deleted);
+  await storage.close();
+  return { withSnapshot, withSnapshotVersions, plain, plainVersions, startsMidway, startsMidwayRoot, deleted };
+}
+
+/** `cp -a`: the operator's backup of a stopped server (preserves the hard links). */
+export function copyDir(from: string, to: string): void {
+  execFileSync('cp', ['-a', from, to]);
+}
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command's built module (`dist/cli/<command>.js`) in its own process, as the dispatcher would. */
+export function runCli(command: 'verify' | 'backup', args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const script = 'const { main } = await import(process.argv[1]); process.exitCode = await main(process.argv.slice(2));';
+  const module = path.join(ROOT, 'dist', 'cli', `${command}.js`);
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--input-type=module', '-e', script, module, ...args],
+      { env: { PATH: process.env.PATH, ...env } },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}

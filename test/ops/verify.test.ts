@@ -1,0 +1,277 @@
+/** `tcsync verify`: a sound data directory passes; each kind of damage is named; leftovers are harmless and repairable. */
+import { readdir, readFile, rm, truncate, unlink, writeFile, copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { newVersionId, type VersionId } from '../../src/index.js';
+import { buildFixture, copyDir, runCli, tempDir, type Fixture } from './support.js';
+
+let root: { dir: string; cleanup: () => Promise<void> };
+let template: string;
+let fx: Fixture;
+let copies = 0;
+
+beforeAll(async () => {
+  root = await tempDir();
+  template = path.join(root.dir, 'template');
+  fx = await buildFixture(template);
+});
+afterAll(() => root.cleanup());
+
+/** A fresh copy of the sound fixture, to damage. */
+function freshCopy(): string {
+  const dir = path.join(root.dir, `copy-${++copies}`);
+  copyDir(template, dir);
+  return dir;
+}
+
+interface JsonFinding {
+  severity: 'problem' | 'harmless' | 'warning';
+  client: string | null;
+  file: string;
+  message: string;
+  repaired: boolean;
+}
+
+async function verifyJson(dataDir: string, ...flags: string[]) {
+  const result = await runCli('verify', ['--data-dir', dataDir, '--json', ...flags]);
+  return { code: result.code, report: JSON.parse(result.stdout) as { sound: boolean; clients: number; versions: number; findings: JsonFinding[] } };
+}
+
+const versionsDir = (dataDir: string, client: string) => path.join(dataDir, client, 'versions');
+
+test('a sound data directory exits 0 with a one-line summary', async () => {
+  const result = await runCli('verify', ['--data-dir', template]);
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  // Three clients: 5 + 3 + 2 versions; one of them starts at a version that was never stored.
+  expect(result.stdout).toMatch(/^sound: 3 clients, 10 versions, [\d.]+ KiB \([\d.]+ s\)\n$/);
+});
+
+test('--json reports the counts and every finding with severity, client, file and message', async () => {
+  const dataDir = freshCopy();
+  await writeFile(path.join(dataDir, fx.plain, 'client.json.123456'), '{"torn');
+  const { code, report } = await verifyJson(dataDir);
+  expect(code).toBe(0);
+  expect(report).toEqual({
+    dataDir,
+    sound: true,
+    clients: 3,
+    versions: 10,
+    bytes: expect.any(Number),
+    durationMs: expect.any(Number),
+    findings: [
+      {
+        severity: 'harmless',
+        client: fx.plain,
+        file: `${fx.plain}/client.json.123456`,
+        message: 'a temporary file of an interrupted client.json rewrite',
+        repaired: false,
+      },
+    ],
+  });
+});
+
+describe('damage is named precisely, with a non-zero exit', () => {
+  const cases: Array<{ name: string; damage: (dataDir: string) => Promise<void>; file: () => string; message: () => RegExp }> = [
+    {
+      name: 'a truncated snapshot blob',
+      damage: async (d) => {
+        const blob = (await readdir(path.join(d, fx.withSnapshot))).find((n) => n.startsWith('snapshot-')) as string;
+        await truncate(path.join(d, fx.withSnapshot, blob), 100);
+      },
+      file: () => `${fx.withSnapshot}/snapshot-`,
+      message: () => /^is 100 bytes, client\.json says 2000$/,
+    },
+    {
+      name: 'a truncated version',
+      damage: (d) => truncate(path.join(versionsDir(d, fx.plain), `${fx.plainVersions[1]}.version`), 60),
+      file: () => `${fx.plain}/versions/${fx.plainVersions[0]}.child`,
+      message: () => /no header line|segment is \d+ bytes, header says \d+/,
+    },
+    {
+      name: 'a broken parent link (a .child removed mid-chain)',
+      damage: (d) => unlink(path.join(versionsDir(d, fx.withSnapshot), `${fx.withSnapshotVersions[1]}.child`)),
+      file: () => `${fx.withSnapshot}/versions/${fx.withSnapshotVersions[1]}.child`,
+      message: () => new RegExp(`^missing: version ${fx.withSnapshotVersions[2]}`),
+    },
+    {
+      name: 'missing metadata',
+      damage: (d) => unlink(path.join(d, fx.plain, 'client.json')),
+      file: () => `${fx.plain}/client.json`,
+      message: () => /^missing, but the directory holds committed versions/,
+    },
+    {
+      name: 'a snapshot without its blob',
+      damage: async (d) => {
+        const blob = (await readdir(path.join(d, fx.withSnapshot))).find((n) => n.startsWith('snapshot-')) as string;
+        await unlink(path.join(d, fx.withSnapshot, blob));
+      },
+      file: () => `${fx.withSnapshot}/snapshot-`,
+      message: () => new RegExp(`^missing, but client\\.json names it as the snapshot of version `),
+    },
+    {
+      name: 'a file whose name the format does not define',
+      damage: (d) => writeFile(path.join(versionsDir(d, fx.plain), 'notes.txt'), 'hello'),
+      file: () => `${fx.plain}/versions/notes.txt`,
+      message: () => /^a name the format does not define$/,
+    },
+    {
+      name: 'a .child that is not the same inode as its .version',
+      damage: async (d) => {
+        const child = path.join(versionsDir(d, fx.plain), `${fx.plainVersions[0]}.child`);
+        await copyFile(child, `${child}.tmp`);
+        await unlink(child);
+        await copyFile(`${child}.tmp`, child);
+        await unlink(`${child}.tmp`);
+      },
+      file: () => `${fx.plain}/versions/${fx.plainVersions[0]}.child`,
+      message: () => new RegExp(`^is not the same file \\(inode\\) as ${fx.plainVersions[1]}\\.version$`),
+    },
+    {
+      name: 'client.json that is not JSON',
+      damage: (d) => writeFile(path.join(d, fx.startsMidway, 'client.json'), '{"format": 1, "checkpoint'),
+      file: () => `${fx.startsMidway}/client.json`,
+      message: () => /^not JSON$/,
+    },
+    {
+      name: 'a tombstone that is not JSON',
+      damage: (d) => writeFile(path.join(d, 'tombstones', fx.deleted), 'garbage'),
+      file: () => `tombstones/${fx.deleted}`,
+      message: () => /^not a tombstone/,
+    },
+    {
+      name: 'a stray file in the data directory',
+      damage: (d) => writeFile(path.join(d, 'backup.tar'), ''),
+      file: () => 'backup.tar',
+      message: () => /^a name the format does not define$/,
+    },
+  ];
+
+  for (const { name, damage, file, message } of cases) {
+    test(name, async () => {
+      const dataDir = freshCopy();
+      await damage(dataDir);
+      const { code, report } = await verifyJson(dataDir);
+      expect(code).toBe(1);
+      expect(report.sound).toBe(false);
+      const problems = report.findings.filter((f) => f.severity === 'problem');
+      expect(problems.some((f) => f.file.startsWith(file()) && message().test(f.message)), JSON.stringify(problems, null, 2)).toBe(true);
+    });
+  }
+
+  test('the text output names client, file and problem, and says NOT SOUND', async () => {
+    const dataDir = freshCopy();
+    await unlink(path.join(versionsDir(dataDir, fx.withSnapshot), `${fx.withSnapshotVersions[1]}.child`));
+    const result = await runCli('verify', ['--data-dir', dataDir]);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).toContain(
+      `problem  ${fx.withSnapshot}/versions/${fx.withSnapshotVersions[1]}.child: missing: version ${fx.withSnapshotVersions[2]} is on the chain from the latest version, but nothing links it to its parent`,
+    );
+    expect(lines.at(-1)).toMatch(/^NOT SOUND: \d+ problems?; checked 3 clients/);
+  });
+
+  test('a committed version off the chain (the checkpoint before a broken link) is named', async () => {
+    const dataDir = freshCopy();
+    // plain's checkpoint is its first version: removing the next link cuts off the rest.
+    await unlink(path.join(versionsDir(dataDir, fx.plain), `${fx.plainVersions[0]}.child`));
+    const { code, report } = await verifyJson(dataDir);
+    expect(code).toBe(1);
+    expect(report.findings).toContainEqual(
+      expect.objectContaining({
+        severity: 'problem',
+        file: `${fx.plain}/versions/${fx.plainVersions[2]}.version`,
+        message: `committed, but not on the chain from the latest version ${fx.plainVersions[0]}`,
+      }),
+    );
+  });
+});
+
+describe('leftovers of interrupted transactions', () => {
+  test('are harmless (exit 0), and --repair removes them or completes pending links', async () => {
+    const dataDir = freshCopy();
+    const plainVersions = versionsDir(dataDir, fx.plain);
+    // An uncommitted version: written, never linked (even torn: it is never read).
+    const stray: VersionId = newVersionId();
+    await writeFile(path.join(plainVersions, `${stray}.version`), '{"versionId":"torn');
+    // A superseded snapshot blob, a temporary client.json, a half-created client.
+    await writeFile(path.join(dataDir, fx.withSnapshot, 'snapshot-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.bin'), 'old');
+    await writeFile(path.join(dataDir, fx.plain, 'client.json.42'), '');
+    const halfCreated = '55555555-5555-4555-8555-555555555555';
+    await mkdir(path.join(dataDir, halfCreated, 'versions'), { recursive: true });
+    await writeFile(path.join(dataDir, halfCreated, 'versions', `${newVersionId()}.version`), 'x');
+    // The first version's link is still listed in client.json's pendingLinks: a crash may lose it.
+    expect(JSON.parse(await readFile(path.join(dataDir, fx.plain, 'client.json'), 'utf8')).pendingLinks).toHaveLength(1);
+    await unlink(path.join(plainVersions, '00000000-0000-0000-0000-000000000000.child'));
+
+    const before = await verifyJson(dataDir);
+    expect(before.code).toBe(0);
+    expect(before.report.sound).toBe(true);
+    expect(before.report.versions).toBe(10);
+    const harmless = before.report.findings.filter((f) => f.severity === 'harmless');
+    expect(harmless.map((f) => f.file).sort()).toEqual(
+      [
+        `${fx.plain}/versions/${stray}.version`,
+        `${fx.withSnapshot}/snapshot-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.bin`,
+        `${fx.plain}/client.json.42`,
+        halfCreated,
+        `${fx.plain}/versions/00000000-0000-0000-0000-000000000000.child`,
+      ].sort(),
+    );
+    expect(before.report.findings.every((f) => f.severity === 'harmless' && !f.repaired)).toBe(true);
+
+    const repaired = await verifyJson(dataDir, '--repair');
+    expect(repaired.code).toBe(0);
+    expect(repaired.report.findings.every((f) => f.repaired)).toBe(true);
+
+    const after = await runCli('verify', ['--data-dir', dataDir]);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/^sound: 3 clients, 10 versions, [\d.]+ KiB \([\d.]+ s\)\n$/);
+    await expect(readdir(path.join(dataDir, halfCreated))).rejects.toThrow(/ENOENT/);
+  });
+
+  test('without --repair, the text summary says how many and how to remove them', async () => {
+    const dataDir = freshCopy();
+    await writeFile(path.join(dataDir, fx.plain, 'client.json.7'), '');
+    const result = await runCli('verify', ['--data-dir', dataDir]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`harmless ${fx.plain}/client.json.7: a temporary file of an interrupted client.json rewrite\n`);
+    expect(result.stdout).toMatch(/^sound: .*; 1 harmless leftover \(verify --repair removes them\)/m);
+  });
+});
+
+describe('refusals', () => {
+  test('a data directory of a newer format is refused with a clear error', async () => {
+    const dataDir = freshCopy();
+    await writeFile(path.join(dataDir, 'format.json'), '{"format":"tcsync","version":2}\n');
+    const result = await runCli('verify', ['--data-dir', dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/data format 2; this tcsync reads format 1\. Use a newer tcsync\./);
+  });
+
+  test('a client.json of a newer format is a problem naming it', async () => {
+    const dataDir = freshCopy();
+    const meta = path.join(dataDir, fx.plain, 'client.json');
+    await writeFile(meta, JSON.stringify({ ...JSON.parse(await readFile(meta, 'utf8')), format: 9 }));
+    const { code, report } = await verifyJson(dataDir);
+    expect(code).toBe(1);
+    expect(report.findings).toContainEqual(expect.objectContaining({ file: `${fx.plain}/client.json`, message: 'format 9 is newer than this tcsync understands' }));
+  });
+
+  test('a directory that is not a data directory is an error, and is not initialised', async () => {
+    const empty = path.join(root.dir, 'empty');
+    await mkdir(empty);
+    const result = await runCli('verify', ['--data-dir', empty]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is not a tcsync data directory \(it has no format\.json\)/);
+    expect(await readdir(empty)).toEqual([]);
+    await rm(empty, { recursive: true });
+  });
+
+  test('bad usage exits 2; DATA_DIR is the default data directory', async () => {
+    expect((await runCli('verify', ['--frobnicate'])).code).toBe(2);
+    const viaEnv = await runCli('verify', [], { DATA_DIR: template });
+    expect(viaEnv.code).toBe(0);
+    expect(viaEnv.stdout).toMatch(/^sound: 3 clients/);
+  });
+});
