@@ -9,7 +9,8 @@ export function useJsonPostsOnly(): Plugin {
   return {
     onRequest({ request, endResponse, fetchAPI }) {
       if (request.method !== 'POST') return;
-      const mediaType = request.headers.get('content-type')?.split(';', 1)[0]?.trim().toLowerCase();
+      // Case-sensitive, as yoga's JSON parser compares it: anything it would not parse is refused here.
+      const mediaType = request.headers.get('content-type')?.split(';', 1)[0]?.trim();
       if (mediaType === 'application/json') return;
       const body = {
         errors: [
