@@ -4,6 +4,7 @@
  */
 import { pino, type Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
+import { createGraphqlHandler } from '../graphql/index.js';
 import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
@@ -36,7 +37,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const metrics = new ServerMetrics();
-  const sync = new SyncService(instrumentStorage(storage, metrics), {
+  const measured = instrumentStorage(storage, metrics);
+  const sync = new SyncService(measured, {
     createClients: config.createClients,
     snapshotVersions: config.snapshotVersions,
     snapshotDays: config.snapshotDays,
@@ -46,7 +48,8 @@ export async function main(argv: string[]): Promise<number> {
     createClients: config.createClients,
     adminToken: config.adminToken,
   });
-  const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir });
+  const graphql = createGraphqlHandler({ storage: measured, sync, access, logger });
+  const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir, graphql });
 
   let server: HttpServer;
   try {

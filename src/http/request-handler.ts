@@ -134,7 +134,6 @@ function discardRestOfBody(req: IncomingMessage, lingerMs: number): void {
   const timer = setTimeout(() => req.socket.destroy(), lingerMs);
   timer.unref();
   req.once('end', () => clearTimeout(timer));
-  req.socket.once('close', () => clearTimeout(timer));
   req.resume();
 }
 

@@ -1,0 +1,183 @@
+/**
+ * Request bodies: capped at 100 MiB without ever holding more than the cap, refused as early as
+ * possible, and a client that stalls or vanishes mid-body does not keep anything.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest } from '../support/http-request.js';
+import { HISTORY_SEGMENT, NIL, ProtocolClient, SNAPSHOT } from '../support/protocol-client.js';
+import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
+
+const MiB = 1024 * 1024;
+let real: InProcessServer;
+let small: InProcessServer;
+
+beforeAll(async () => {
+  [real, small] = await Promise.all([
+    startInProcessServer(),
+    startInProcessServer({ maxBodyBytes: 1024, bodyIdleTimeoutMs: 200, lingerMs: 300 }),
+  ]);
+});
+afterAll(() => Promise.all([real.close(), small.close()]));
+
+/**
+ * Writes a raw request and collects what comes back until the server closes the connection, or
+ * with `untilAnswered` until a whole bodied answer arrived.
+ */
+function rawExchange(server: InProcessServer, head: string, body = '', { untilAnswered = false, waitMs = 5000 } = {}) {
+  const { port } = new URL(server.url);
+  return new Promise<{ response: string; closedAfterMs: number }>((resolve, reject) => {
+    const started = Date.now();
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(head + body));
+    let response = '';
+    socket.setEncoding('utf8').on('data', (s: string) => {
+      response += s;
+      if (untilAnswered && /\r\n\r\n[^]*\n$/.test(response)) socket.destroy();
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve({ response, closedAfterMs: Date.now() - started }));
+    setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connection still open after ${waitMs} ms; got ${JSON.stringify(response)}`));
+    }, waitMs);
+  });
+}
+
+function head(path: string, headers: Record<string, string | number>): string {
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${lines.join('\r\n')}\r\n\r\n`;
+}
+
+describe('the cap', () => {
+  it('accepts a body of exactly the cap and refuses one byte more (400 overflow)', async () => {
+    const c = new ProtocolClient(small.url);
+    expect((await c.addVersion(NIL, Buffer.alloc(1024, 1))).status).toBe(200);
+    const over = await c.addVersion(NIL, Buffer.alloc(1025, 1));
+    expect(over.status).toBe(400);
+    expect(over.text).toContain('overflow');
+    const snapshot = await c.addSnapshot(NIL, Buffer.alloc(1025, 1));
+    expect(snapshot.status).toBe(400);
+    expect(snapshot.text).toContain('Snapshot over maximum allowed size');
+  });
+
+  it('refuses a Content-Length over 100 MiB at once, before a byte of the body is sent', async () => {
+    const { response } = await rawExchange(
+      real,
+      head(`/v1/client/add-version/${NIL}`, { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': randomUUID(), 'Content-Length': 100 * MiB + 1 }),
+      '',
+      { untilAnswered: true },
+    );
+    expect(response).toMatch(/^HTTP\/1\.1 400 /);
+    expect(response).toMatch(/\r\nCache-Control: no-store, max-age=0\r\n/i);
+  });
+
+  it('answers a chunked body passing 100 MiB with 400 while the client is still sending', async () => {
+    const c = new ProtocolClient(real.url);
+    const { port } = new URL(real.url);
+    const limit = 400 * MiB;
+    const result = await new Promise<{ status: number; sentWhenAnswered: number }>((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: `/v1/client/add-version/${NIL}`,
+        headers: { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': c.clientId, 'Transfer-Encoding': 'chunked' },
+        agent: false,
+      });
+      let sent = 0;
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, sentWhenAnswered: sent });
+        req.destroy();
+      });
+      req.on('error', (err) => {
+        if (!answered) reject(err);
+      });
+      const chunk = Buffer.alloc(256 * 1024, 7);
+      const pump = () => {
+        while (!answered && sent < limit) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        if (!answered) req.end();
+      };
+      pump();
+    });
+    expect(result.status).toBe(400);
+    expect(result.sentWhenAnswered).toBeGreaterThan(100 * MiB);
+    // The answer came long before the client would have finished: nothing past the cap was kept.
+    expect(result.sentWhenAnswered).toBeLessThan(limit);
+    expect(await c.walk()).toEqual([]);
+  }, 30_000);
+
+  it('keeps the connection usable after refusing a body it then read and dropped', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const c = new ProtocolClient(small.url);
+    const refused = await httpRequest(`${small.url}/v1/client/add-version/${NIL}`, {
+      method: 'POST',
+      agent,
+      headers: { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': c.clientId },
+      body: Buffer.alloc(4096),
+    });
+    expect(refused.status).toBe(400);
+    const next = await httpRequest(`${small.url}/`, { agent });
+    expect(next.status).toBe(200);
+    agent.destroy();
+  });
+});
+
+describe('stalled and vanished clients', () => {
+  it('answers 408 and closes the connection when the body stops arriving', async () => {
+    const { response, closedAfterMs } = await rawExchange(
+      small,
+      head(`/v1/client/add-version/${NIL}`, { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': randomUUID(), 'Content-Length': 100 }),
+      'only ten b',
+    );
+    expect(response).toMatch(/^HTTP\/1\.1 408 /);
+    expect(response).toMatch(/\r\nConnection: close\r\n/i);
+    expect(closedAfterMs).toBeLessThan(2000);
+  });
+
+  it('cuts off a client that keeps sending long after it was refused', async () => {
+    const { port } = new URL(small.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(head(`/v1/client/add-snapshot/${NIL}`, { 'Content-Type': SNAPSHOT, 'X-Client-Id': randomUUID(), 'Content-Length': 10 * MiB }));
+    let response = '';
+    socket.setEncoding('utf8').on('data', (s: string) => (response += s));
+    // Dribble bytes so the idle timeout never fires; only the linger limit ends this.
+    const dribble = setInterval(() => socket.write(Buffer.alloc(16)), 50);
+    const closed = await new Promise<boolean>((resolve) => {
+      socket.on('close', () => resolve(true));
+      setTimeout(() => resolve(false), 3000);
+    });
+    clearInterval(dribble);
+    socket.destroy();
+    expect(response).toMatch(/^HTTP\/1\.1 400 /);
+    expect(closed).toBe(true);
+  });
+
+  it('drops a request whose client vanishes mid-body, and keeps serving', async () => {
+    const c = new ProtocolClient(small.url);
+    const { port } = new URL(small.url);
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(head(`/v1/client/add-version/${NIL}`, { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': c.clientId, 'Content-Length': 500 }));
+        socket.write('half a body');
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 50);
+      });
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await c.walk()).toEqual([]);
+    expect((await c.addVersion(NIL, 'whole')).status).toBe(200);
+    const metrics = await small.metrics.registry.getSingleMetricAsString('tcsync_http_requests_total');
+    expect(metrics).toMatch(/status="0"/);
+  });
+});
