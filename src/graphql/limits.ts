@@ -19,8 +19,12 @@ export const LIMITS = Object.freeze({
   maxAliases: 15,
   /** Directives per operation. */
   maxDirectives: 20,
-  /** graphql-armor's static cost (objects 2, scalars 1, times a depth factor). */
-  maxCost: 5000,
+  /**
+   * graphql-armor's static cost: objects 2, scalars 1, children weighted 1.5 per level, a field
+   * times its literal `first`. One full page of 1000 versions with every field costs about 49,000;
+   * pages sized by variables cost 1 each here and are bounded by the load budget instead.
+   */
+  maxCost: 100_000,
   /** The largest `first` of a page; more is refused, not capped. */
   maxPageSize: 1000,
   /** Nodes (clients and versions) one request may load across all its pages. */
