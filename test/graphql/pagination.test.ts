@@ -91,7 +91,7 @@ describe('Query.clients', () => {
       const ids = Array.from({ length: 7 }, () => newClientId()).reverse();
       for (const id of ids) expectData(await fresh.gql(`mutation { createClient(id: "${id}") { id } }`));
       const sorted = [...ids].sort();
-      const list = async (variables: object) => expectData(await fresh.gql(CLIENTS, variables, { token: ADMIN_TOKEN })).clients;
+      const list = async (variables: Record<string, unknown>) => expectData(await fresh.gql(CLIENTS, variables, { token: ADMIN_TOKEN })).clients;
 
       const all = await list({});
       expect(all.edges.map((e: { cursor: string }) => e.cursor)).toEqual(sorted);

@@ -105,7 +105,7 @@ describe('Client.childVersion', () => {
 
   test('the child of a parent, NotFound after the latest, Gone for an unknown parent', async () => {
     const id = newClientId();
-    const [v1, v2] = await addChain(server, id, 2);
+    const [v1, v2] = (await addChain(server, id, 2)) as [string, string];
     expect(await child(id, NIL)).toEqual({ __typename: 'Version', id: v1, parentVersionId: NIL, historySegment: Buffer.from('segment 0').toString('base64'), size: 9 });
     expect(await child(id, v1)).toMatchObject({ __typename: 'Version', id: v2, parentVersionId: v1 });
     expect(await child(id, v2)).toEqual({ __typename: 'VersionNotFound', parentVersionId: v2 });
