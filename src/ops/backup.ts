@@ -62,6 +62,12 @@ async function fsyncFile(file: string): Promise<void> {
   }
 }
 
+/**
+ * fsyncs issued side by side: the file system commits its journal for several at once, which
+ * made the copy about twice as fast as one fsync after another.
+ */
+const FSYNCS_AT_ONCE = 16;
+
 export async function backupDataDir(dataDir: string, dest: string, options: BackupOptions = {}): Promise<BackupReport> {
   const started = performance.now();
   const target = path.resolve(dest);
@@ -121,7 +127,7 @@ async function copyDataDir(storage: FileStorage, tmp: string, options: BackupOpt
   let done = 0;
   await forEachLimit(scan.ids, options.concurrency ?? 8, async (id) => {
     const entries = scan.entries.get(id) as IdEntries;
-    const copied = await storage.withClientLock(id, async (): Promise<CopiedFiles> => {
+    const copied = await storage.withClientLock(id, async (_dir, assertHeld): Promise<CopiedFiles> => {
       let client: CopiedFiles = { files: [], dirs: [], bytes: 0 };
       if (entries.hasDir) {
         try {
@@ -140,10 +146,12 @@ async function copyDataDir(storage: FileStorage, tmp: string, options: BackupOpt
           if (!isErrno(err, 'ENOENT')) throw err;
         }
       }
+      // A copy made while the lock was lost may hold a transaction half done: fail instead.
+      assertHeld();
       return client;
     });
     // The copy is ours alone: make it durable after releasing the lock, so writers wait less.
-    for (const file of copied.files) await fsyncFile(file);
+    await forEachLimit(copied.files, FSYNCS_AT_ONCE, fsyncFile);
     for (const dir of [...copied.dirs].reverse()) await fsyncDir(dir);
     if (copied.dirs.length > 0) clients++;
     bytes += copied.bytes;

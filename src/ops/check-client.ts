@@ -20,12 +20,12 @@
  * snapshot blobs client.json does not name, write-file-atomic's temporary files, a directory
  * without client.json or committed versions, and missing links client.json lists as pending.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { NIL_VERSION_ID, type VersionId } from '../ids.js';
 import { decodeVersion, type VersionHeader } from '../storage/file/version-file.js';
-import { namedSnapshotBlob, type ClientIndex, type IndexedFile } from './client-index.js';
+import { namedSnapshotBlob, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 import { Findings, type Finding } from './finding.js';
 
 export interface ClientCheck {
@@ -65,14 +65,18 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
   if (!index.hasVersionsDir) f.problem(paths.versionsDir, 'missing');
 
   // Hard-linked files share an inode: read and check each once.
-  const decodedByInode = new Map<bigint, Promise<Decoded>>();
-  const decode = (file: IndexedFile): Promise<Decoded> => {
+  const decodedByInode = new Map<bigint, Decoded>();
+  let reads = 0;
+  const decode = async (file: IndexedFile): Promise<Decoded> => {
     let found = decodedByInode.get(file.ino);
-    if (!found) {
-      found = readFile(file.path).then((bytes): Decoded => {
-        const { versionId, parentVersionId } = decodeVersion(bytes, file.path);
-        return { header: { versionId, parentVersionId } };
-      }).catch((err: unknown): Decoded => ({ error: reason(err) }));
+    if (found === undefined) {
+      await yieldSometimes(++reads);
+      try {
+        const { versionId, parentVersionId } = decodeVersion(readFileSync(file.path), file.path);
+        found = { header: { versionId, parentVersionId } };
+      } catch (err) {
+        found = { error: reason(err) };
+      }
       decodedByInode.set(file.ino, found);
     }
     return found;
@@ -202,7 +206,7 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     if (blob === null) {
       f.problem(file, `missing, but client.json names it as the snapshot of version ${versionId}`);
     } else {
-      const bytes = await readFile(blob.path);
+      const bytes = readFileSync(blob.path);
       if (bytes.byteLength !== size) f.problem(file, `is ${bytes.byteLength} bytes, client.json says ${size}`);
       else if (crc32(bytes) !== expectedCrc) f.problem(file, 'checksum does not match client.json');
     }

@@ -4,12 +4,12 @@
  * counts only when a `.child` link is the same inode or client.json lists it as a pending link,
  * a snapshot blob only when client.json names it; write-file-atomic's temporary files never count.
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import { TcsyncError } from '../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../ids.js';
 import { parseMeta, type ClientMeta } from '../storage/file/client-meta.js';
-import { isErrno } from '../storage/file/durable-fs.js';
 import { CHILD_SUFFIX, CLIENT_META, ClientPaths, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../storage/file/layout.js';
 
 export interface IndexedFile {
@@ -51,19 +51,18 @@ function uuidBefore(name: string, suffix: string): VersionId | null {
   return isCanonicalUuid(id) ? (id as VersionId) : null;
 }
 
-async function lstatOrNull(file: string) {
-  try {
-    return await lstat(file, { bigint: true });
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
-    throw err;
-  }
+/** Files handled between two yields to the event loop. */
+export const YIELD_EVERY = 256;
+
+/** Lets timers (the client lock's refresh) run during a long synchronous walk. */
+export async function yieldSometimes(count: number): Promise<void> {
+  if (count % YIELD_EVERY === 0) await nextTurn();
 }
 
-async function indexed(file: string): Promise<IndexedFile | null> {
-  const st = await lstatOrNull(file);
+function indexed(file: string): IndexedFile | null {
+  const st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
   // Vanished since readdir (only possible without the client lock, e.g. a leftover removed meanwhile).
-  if (st === null) return null;
+  if (st === undefined) return null;
   return { path: file, ino: st.ino, size: Number(st.size) };
 }
 
@@ -76,7 +75,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
   let metaFile: IndexedFile | null = null;
   let hasVersionsDir = false;
 
-  for (const entry of await readdir(paths.dir, { withFileTypes: true })) {
+  for (const entry of readdirSync(paths.dir, { withFileTypes: true })) {
     const file = path.join(paths.dir, entry.name);
     if (entry.name === VERSIONS_DIR && entry.isDirectory()) {
       hasVersionsDir = true;
@@ -91,7 +90,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
       unknown.push({ path: file, what: 'not a regular file' });
       continue;
     }
-    const found = await indexed(file);
+    const found = indexed(file);
     if (found === null) continue;
     if (entry.name === CLIENT_META) metaFile = found;
     else if (SNAPSHOT_BLOB.test(entry.name)) snapshotBlobs.push(found);
@@ -101,7 +100,9 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
   const versions = new Map<VersionId, IndexedFile>();
   const children = new Map<VersionId, IndexedFile>();
   if (hasVersionsDir) {
-    for (const entry of await readdir(paths.versionsDir, { withFileTypes: true })) {
+    let count = 0;
+    for (const entry of readdirSync(paths.versionsDir, { withFileTypes: true })) {
+      await yieldSometimes(++count);
       const file = path.join(paths.versionsDir, entry.name);
       const versionId = uuidBefore(entry.name, VERSION_SUFFIX);
       const parentId = uuidBefore(entry.name, CHILD_SUFFIX);
@@ -110,7 +111,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
       } else if (!entry.isFile()) {
         unknown.push({ path: file, what: 'not a regular file' });
       } else {
-        const found = await indexed(file);
+        const found = indexed(file);
         if (found === null) continue;
         if (versionId !== null) versions.set(versionId, found);
         else children.set(parentId as VersionId, found);
@@ -122,7 +123,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
   let metaError: TcsyncError | null = null;
   if (metaFile !== null) {
     try {
-      meta = parseMeta(await readFile(metaFile.path, 'utf8'), CLIENT_META);
+      meta = parseMeta(readFileSync(metaFile.path, 'utf8'), CLIENT_META);
     } catch (err) {
       if (!(err instanceof TcsyncError)) throw err;
       metaError = err;

@@ -2,12 +2,12 @@
  * Copies one client's committed files (client-index.ts) into another data directory. Files are
  * copied, never linked to the source: a backup must not share inodes with the live data. Hard
  * links between the copied files (each `.child` and its `.version`) are re-created with link().
+ * Synchronous calls, for the reason client-index.ts gives.
  */
-import { constants } from 'node:fs';
-import { copyFile, mkdir, link } from 'node:fs/promises';
+import { constants, copyFileSync, linkSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { ClientPaths } from '../storage/file/layout.js';
-import { committedFiles, type ClientIndex } from './client-index.js';
+import { committedFiles, yieldSometimes, type ClientIndex } from './client-index.js';
 
 export interface CopiedFiles {
   /** New files, each to be fsync'd before the backup counts. */
@@ -23,23 +23,25 @@ export async function copyClient(index: ClientIndex, destDataDir: string): Promi
   const copied: CopiedFiles = { files: [], dirs: [], bytes: 0 };
   if (files.length === 0) return copied;
   const dest = new ClientPaths(destDataDir, index.clientId);
-  await mkdir(dest.dir);
+  mkdirSync(dest.dir);
   copied.dirs.push(dest.dir);
   if (index.hasVersionsDir) {
-    await mkdir(dest.versionsDir);
+    mkdirSync(dest.versionsDir);
     copied.dirs.push(dest.versionsDir);
   }
   const copyByInode = new Map<bigint, string>();
   let bytes = 0;
+  let count = 0;
   for (const file of files) {
+    await yieldSometimes(++count);
     const target = path.join(dest.dir, path.relative(index.paths.dir, file.path));
     const copy = copyByInode.get(file.ino);
     if (copy !== undefined) {
-      await link(copy, target);
+      linkSync(copy, target);
       continue;
     }
     // No COPYFILE_FICLONE: a shared extent would tie the backup to the live disk's blocks.
-    await copyFile(file.path, target, constants.COPYFILE_EXCL);
+    copyFileSync(file.path, target, constants.COPYFILE_EXCL);
     copyByInode.set(file.ino, target);
     copied.files.push(target);
     bytes += file.size;

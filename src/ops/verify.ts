@@ -107,6 +107,8 @@ function verifyId(storage: FileStorage, id: ClientId, entries: IdEntries, repair
         if (!isErrno(err, 'ENOENT')) throw err;
       }
     }
+    // A check made while the lock was lost may have seen a transaction half done: fail instead.
+    assertHeld();
     const f = new Findings(id, (file) => path.relative(dataDir, file));
     if (entries.hasTombstone) await checkTombstone(tombstonePath(dataDir, id), check?.exists ?? false, f);
     for (const temp of entries.tombstoneTemps) {
