@@ -4,7 +4,6 @@
  */
 import { pino, type Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
-import { createGraphqlHandler } from '../graphql/index.js';
 import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
@@ -48,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
     createClients: config.createClients,
     adminToken: config.adminToken,
   });
+  // Loaded only now: GraphQL is the heaviest import, and --help or a bad flag should answer at once.
+  const { createGraphqlHandler } = await import('../graphql/index.js');
   const graphql = createGraphqlHandler({ storage: measured, sync, access, logger });
   const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir, graphql });
 

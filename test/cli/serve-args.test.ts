@@ -1,0 +1,136 @@
+/** `tcsync serve`'s flags and environment: names, defaults, lists, precedence and bad values. */
+import { describe, expect, it } from 'vitest';
+import { parseServeArgs, type ServeConfig } from '../../src/cli/serve-args.js';
+import { UsageError } from '../../src/cli/usage-error.js';
+
+const A = '711d5cf3-0cf0-4eb8-9eca-6f7f220638c0';
+const B = 'bbaf4b61-344a-4a39-a19e-8caa0669b353';
+
+function config(argv: string[], env: Record<string, string> = {}): ServeConfig {
+  const args = parseServeArgs(argv, env);
+  if (args.kind !== 'serve') throw new Error('expected a serve config');
+  return args.config;
+}
+
+describe('defaults', () => {
+  it('serves ./data on 127.0.0.1:8080, creates clients, allows every client, snapshots every 100 versions or 14 days', () => {
+    expect(config([])).toEqual({
+      dataDir: './data',
+      listen: [{ host: '127.0.0.1', port: 8080 }],
+      allowClientIds: null,
+      createClients: true,
+      snapshotVersions: 100,
+      snapshotDays: 14,
+      adminToken: null,
+      logLevel: 'info',
+    });
+  });
+
+  it('recognises --help and -h', () => {
+    expect(parseServeArgs(['--help'], {}).kind).toBe('help');
+    expect(parseServeArgs(['-h'], {}).kind).toBe('help');
+  });
+});
+
+describe('flags and variables', () => {
+  it('reads every variable', () => {
+    expect(
+      config([], {
+        DATA_DIR: '/srv/tc',
+        LISTEN: '0.0.0.0:9000,[::1]:9001',
+        CLIENT_ID: `${A},${B.toUpperCase()}`,
+        CREATE_CLIENTS: 'false',
+        SNAPSHOT_VERSIONS: '20',
+        SNAPSHOT_DAYS: '13',
+        ADMIN_TOKEN: 'secret',
+      }),
+    ).toEqual({
+      dataDir: '/srv/tc',
+      listen: [
+        { host: '0.0.0.0', port: 9000 },
+        { host: '::1', port: 9001 },
+      ],
+      allowClientIds: new Set([A, B]),
+      createClients: false,
+      snapshotVersions: 20,
+      snapshotDays: 13,
+      adminToken: 'secret',
+      logLevel: 'info',
+    });
+  });
+
+  it('lets flags win over variables', () => {
+    const env = { DATA_DIR: '/env', LISTEN: '127.0.0.1:1', CLIENT_ID: A, SNAPSHOT_VERSIONS: '1', SNAPSHOT_DAYS: '1', ADMIN_TOKEN: 'env', CREATE_CLIENTS: 'true' };
+    const c = config(
+      ['--data-dir', '/flag', '--listen', 'localhost:2', '--allow-client-id', B, '--snapshot-versions', '2', '--snapshot-days', '3', '--admin-token', 'flag', '--no-create-clients', '--log-level', 'debug'],
+      env,
+    );
+    expect(c).toMatchObject({
+      dataDir: '/flag',
+      listen: [{ host: 'localhost', port: 2 }],
+      allowClientIds: new Set([B]),
+      snapshotVersions: 2,
+      snapshotDays: 3,
+      adminToken: 'flag',
+      createClients: false,
+      logLevel: 'debug',
+    });
+  });
+
+  it('takes --listen and --allow-client-id repeated, comma-separated, or both', () => {
+    const c = config(['--listen', '127.0.0.1:0,[::1]:0', '--listen=localhost:0', '--allow-client-id', `{${A}}`, '--allow-client-id', `urn:uuid:${B}`]);
+    expect(c.listen).toEqual([
+      { host: '127.0.0.1', port: 0 },
+      { host: '::1', port: 0 },
+      { host: 'localhost', port: 0 },
+    ]);
+    expect(c.allowClientIds).toEqual(new Set([A, B]));
+  });
+
+  it.each(['true', 'TRUE', '1', 'yes', 'on'])('reads CREATE_CLIENTS=%s as true', (value) => {
+    expect(config([], { CREATE_CLIENTS: value }).createClients).toBe(true);
+  });
+
+  it.each(['false', 'False', '0', 'no', 'off'])('reads CREATE_CLIENTS=%s as false', (value) => {
+    expect(config([], { CREATE_CLIENTS: value }).createClients).toBe(false);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(config([], { LISTEN: '', DATA_DIR: '', ADMIN_TOKEN: '', CLIENT_ID: '' })).toMatchObject({
+      listen: [{ host: '127.0.0.1', port: 8080 }],
+      dataDir: './data',
+      adminToken: null,
+      allowClientIds: null,
+    });
+  });
+});
+
+describe('bad values', () => {
+  it.each([
+    [['--listen', '8080'], /--listen/],
+    [['--listen', 'localhost:65536'], /--listen/],
+    [['--listen', '::1:8080'], /--listen/],
+    [['--listen', 'host:port'], /--listen/],
+    [['--allow-client-id', 'not-a-uuid'], /--allow-client-id/],
+    [['--snapshot-versions', 'ten'], /--snapshot-versions/],
+    [['--snapshot-versions', '-1'], /--snapshot-versions/],
+    [['--snapshot-days', '1.5'], /--snapshot-days/],
+    [['--snapshot-versions', '4294967296'], /--snapshot-versions/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--port', '8080'], /port/],
+    [['stray'], /stray/],
+    [['--data-dir'], /data-dir/],
+  ])('refuses %j with a message naming the option', (argv, message) => {
+    expect(() => parseServeArgs(argv, {})).toThrow(UsageError);
+    expect(() => parseServeArgs(argv, {})).toThrow(message);
+  });
+
+  it.each([
+    [{ CREATE_CLIENTS: 'maybe' }, /CREATE_CLIENTS/],
+    [{ SNAPSHOT_DAYS: 'x' }, /SNAPSHOT_DAYS/],
+    [{ CLIENT_ID: 'x' }, /CLIENT_ID/],
+    [{ LISTEN: 'nowhere' }, /LISTEN/],
+  ])('refuses the environment %j with a message naming the variable', (env, message) => {
+    expect(() => parseServeArgs([], env)).toThrow(message);
+  });
+});
