@@ -22,7 +22,7 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
       if (done < total && now - last < REDRAW_MS) return;
       last = now;
       const counts = ` ${done}/${total} clients`;
-      const width = Math.max(10, Math.min(40, (stream.columns ?? 80) - label.length - counts.length - 4));
+      const width = Math.max(10, Math.min(40, (stream.columns || 80) - label.length - counts.length - 4));
       const filled = total === 0 ? width : Math.round((done / total) * width);
       stream.write(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}]${counts}\x1b[K`);
       drawn = true;
