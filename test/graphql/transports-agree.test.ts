@@ -34,7 +34,12 @@ describe('written over HTTP, read over GraphQL', () => {
   test('versions, their bytes, the snapshot and the urgency', async () => {
     const replica = new ProtocolClient(server.url);
     const segments = [Buffer.from([1, 0, 255]), Buffer.from('second'), Buffer.from([0x0d, 0x0a])];
-    const ids = await replica.addChain(NIL, 3, (i) => segments[i] as Buffer);
+    const ids: string[] = [];
+    for (const segment of segments) {
+      const answer = await replica.addVersion(ids.at(-1) ?? NIL, segment);
+      expect(answer.status).toBe(200);
+      ids.push(answer.headers['x-version-id'] as string);
+    }
     // A snapshot of the second version, stored after the third: versionsSince counts adds since storing.
     expect((await replica.addSnapshot(ids[1] as string, Buffer.from('snap'))).status).toBe(200);
 
