@@ -9,6 +9,7 @@ type Bench = () => Promise<BenchSection>;
 const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['storage', () => import('./storage-bench.js')],
   ['ops', () => import('./ops-bench.js')],
+  ['http', () => import('./http-bench.js')],
 ];
 
 const only = process.argv.slice(2);

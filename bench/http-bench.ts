@@ -1,0 +1,182 @@
+/**
+ * HTTP figures (issue 3): add-version over HTTP for one client (sequential, 1 KiB) and for 16
+ * clients (16 in flight), and a get-child-version walk of a 2,000-version chain, each next to the
+ * same work done on SyncService + FileStorage directly in the same run, so the ratios show what
+ * HTTP adds and how far per-client locks let clients commit in parallel.
+ */
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { AccessPolicy } from '../dist/access-policy.js';
+import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../dist/http/index.js';
+import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, SyncService, withTxn, type ClientId, type VersionId } from '../dist/index.js';
+import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
+
+const SEGMENT = new Uint8Array(1024).fill(42);
+const SEQUENTIAL = Number(process.env.BENCH_HTTP_REQUESTS ?? 400);
+const CLIENTS = 16;
+const PER_CLIENT = Math.max(10, Math.floor(SEQUENTIAL / 8));
+const CHAIN = 2000;
+const ROUNDS = 4;
+
+interface Answer {
+  readonly status: number;
+  readonly versionId: string | undefined;
+}
+
+function post(agent: http.Agent, port: number, clientId: string, parent: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        agent,
+        method: 'POST',
+        path: `/v1/client/add-version/${parent}`,
+        headers: { 'Content-Type': 'application/vnd.taskchampion.history-segment', 'X-Client-Id': clientId, 'Content-Length': SEGMENT.byteLength },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, versionId: res.headers['x-version-id'] as string | undefined }));
+      },
+    );
+    req.on('error', reject);
+    req.end(SEGMENT);
+  });
+}
+
+function getChild(agent: http.Agent, port: number, clientId: string, parent: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, agent, path: `/v1/client/get-child-version/${parent}`, headers: { 'X-Client-Id': clientId } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, versionId: res.headers['x-version-id'] as string | undefined }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One client's add-versions in sequence, each on the one before; the latest stays in `state`. */
+function chainWriter(add: (parent: string) => Promise<string>) {
+  let latest: string = NIL_VERSION_ID;
+  return async () => {
+    latest = await add(latest);
+  };
+}
+
+async function rateOf(loops: readonly (() => Promise<void>)[], count: number): Promise<number> {
+  const start = performance.now();
+  await Promise.all(loops.map(async (step) => {
+    for (let i = 0; i < count; i++) await step();
+  }));
+  return (loops.length * count) / ((performance.now() - start) / 1000);
+}
+
+export async function bench(): Promise<BenchSection> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-http-'));
+  const storage = await FileStorage.open(path.join(root, 'data'));
+  const metrics = new ServerMetrics();
+  const sync = new SyncService(instrumentStorage(storage, metrics), { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
+  const access = new AccessPolicy({ allowClientIds: null, createClients: true, adminToken: null });
+  // Request lines are written as in production (to /dev/null), so their cost is counted.
+  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const server = await HttpServer.listen(createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir }), [{ host: '127.0.0.1', port: 0 }]);
+  const port = Number(new URL(server.urls[0] as string).port);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+
+  const newClient = () => parseClientId(crypto.randomUUID());
+  const viaStorage = (clientId: ClientId) =>
+    chainWriter(async (parent) => {
+      const result = await sync.addVersion(clientId, parent as VersionId, SEGMENT);
+      if (result.kind !== 'ok') throw new Error('storage add-version conflicted');
+      return result.version.versionId;
+    });
+  const viaHttp = (clientId: ClientId) =>
+    chainWriter(async (parent) => {
+      const answer = await post(agent, port, clientId, parent);
+      if (answer.status !== 200 || answer.versionId === undefined) throw new Error(`add-version answered ${answer.status}`);
+      return answer.versionId;
+    });
+
+  try {
+    // Interleaved rounds, so that disk noise falls on both sides alike.
+    const storageOne = viaStorage(newClient());
+    const httpOne = viaHttp(newClient());
+    const storageMany = Array.from({ length: CLIENTS }, () => viaStorage(newClient()));
+    const httpMany = Array.from({ length: CLIENTS }, () => viaHttp(newClient()));
+    const storageTimes: number[] = [];
+    const httpTimes: number[] = [];
+    const storageManyRates: number[] = [];
+    const httpManyRates: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      storageTimes.push(...(await timeEach(SEQUENTIAL / ROUNDS, storageOne)));
+      httpTimes.push(...(await timeEach(SEQUENTIAL / ROUNDS, httpOne)));
+      storageManyRates.push(await rateOf(storageMany, PER_CLIENT / ROUNDS));
+      httpManyRates.push(await rateOf(httpMany, PER_CLIENT / ROUNDS));
+    }
+
+    // The walk: a chain built in one transaction, then read version by version both ways.
+    const walker = newClient();
+    await withTxn(storage, walker, async (txn) => {
+      await txn.newClient(NIL_VERSION_ID);
+      let parent = NIL_VERSION_ID;
+      for (let i = 0; i < CHAIN; i++) {
+        const id = newVersionId();
+        await txn.addVersion(id, parent, SEGMENT);
+        parent = id;
+      }
+    });
+    const walk = async (step: (parent: string) => Promise<string | null>) => {
+      const times: number[] = [];
+      let at: string = NIL_VERSION_ID;
+      for (let i = 0; i <= CHAIN; i++) {
+        const started = performance.now();
+        const next = await step(at);
+        times.push(performance.now() - started);
+        if (next === null) break;
+        at = next;
+      }
+      if (times.length !== CHAIN + 1) throw new Error(`walk saw ${times.length - 1} versions`);
+      return times;
+    };
+    const storageWalk = await walk(async (parent) => {
+      const result = await sync.getChildVersion(walker, parent as VersionId);
+      return result.kind === 'ok' ? result.version.versionId : null;
+    });
+    const httpWalk = await walk(async (parent) => {
+      const answer = await getChild(agent, port, walker, parent);
+      return answer.status === 200 ? (answer.versionId as string) : null;
+    });
+
+    const oneRate = 1000 / median(httpTimes);
+    const manyRate = median(httpManyRates);
+    const total = (times: number[]) => times.reduce((a, b) => a + b, 0);
+    return {
+      title: `HTTP (in-process server on 127.0.0.1, keep-alive, FileStorage, 1 KiB segments, ${ROUNDS} interleaved rounds)`,
+      rows: [
+        ['storage only: SyncService.addVersion, one client', fmt.perSec(1000 / median(storageTimes)), `p50 ${fmt.ms(median(storageTimes))}, p99 ${fmt.ms(percentile(storageTimes, 99))}`],
+        ['HTTP add-version, one client, sequential', fmt.perSec(oneRate), `p50 ${fmt.ms(median(httpTimes))}, p99 ${fmt.ms(percentile(httpTimes, 99))}`],
+        ['HTTP cost / storage cost per add-version (target <= 1.30x)', fmt.ratio(median(httpTimes) / median(storageTimes)), 'ratio of p50s'],
+        [`storage only: ${CLIENTS} clients, ${CLIENTS} in flight`, fmt.perSec(median(storageManyRates)), 'median of rounds'],
+        [`HTTP add-version, ${CLIENTS} clients, ${CLIENTS} in flight`, fmt.perSec(manyRate), 'median of rounds'],
+        [`HTTP ${CLIENTS} clients / 1 client (target >= 1.5x)`, fmt.ratio(manyRate / oneRate), 'requests/s'],
+        [`HTTP / storage with ${CLIENTS} clients`, fmt.pct(manyRate / median(storageManyRates)), 'throughput kept'],
+        [`storage only: walk of ${CHAIN} versions`, fmt.perSec(CHAIN / (total(storageWalk) / 1000)), `p50 ${fmt.ms(median(storageWalk))}, p99 ${fmt.ms(percentile(storageWalk, 99))}`],
+        [`HTTP get-child-version walk of ${CHAIN} versions`, fmt.perSec(CHAIN / (total(httpWalk) / 1000)), `p50 ${fmt.ms(median(httpWalk))}, p99 ${fmt.ms(percentile(httpWalk, 99))}, total ${fmt.ms(total(httpWalk))}`],
+        ['HTTP cost / storage cost per get-child-version', fmt.ratio(median(httpWalk) / median(storageWalk)), 'ratio of p50s'],
+      ],
+    };
+  } finally {
+    agent.destroy();
+    await server.close();
+    await storage.close();
+    logger.flush();
+    await rm(root, { recursive: true, force: true });
+  }
+}
