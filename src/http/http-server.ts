@@ -2,8 +2,9 @@
  * Listening sockets around the request handler: one node:http server per address, the
  * connection timeouts, keep-alive, and a graceful close that lets requests in flight finish.
  */
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { CACHE_CONTROL } from './respond.js';
 
 export interface ListenAddress {
   /** A host name or IP address; IPv6 without brackets. */
@@ -51,6 +52,7 @@ export class HttpServer {
           },
           listener,
         );
+        server.on('clientError', answerClientError);
         httpServer.#servers.push(server);
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -90,6 +92,21 @@ export class HttpServer {
       clearTimeout(timer);
     }
   }
+}
+
+/**
+ * Node's own answers to requests it cannot parse or that time out, with Cache-Control like every
+ * other answer.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  // An answer already under way on this connection cannot be followed by another one.
+  const answering = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent ?? false;
+  if (err.code === 'ECONNRESET' || !socket.writable || answering) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nCache-Control: ${CACHE_CONTROL}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -1,5 +1,6 @@
 /** The HTTP transport: the sync protocol v1, health, metrics and the GraphQL mount on node:http. */
-export { createRequestHandler, CACHE_CONTROL, type RequestHandlerOptions } from './request-handler.js';
+export { createRequestHandler, type RequestHandlerOptions } from './request-handler.js';
+export { CACHE_CONTROL } from './respond.js';
 export { HttpServer, type HttpServerOptions, type ListenAddress } from './http-server.js';
 export { ServerMetrics, type ServerMetricsOptions } from './metrics.js';
 export { instrumentStorage } from './storage-metrics.js';

@@ -13,13 +13,10 @@ import type { RequestContext } from './context.js';
 import { answerFor } from './error-status.js';
 import { HttpError } from './http-error.js';
 import { ServerMetrics } from './metrics.js';
-import { sendText } from './respond.js';
+import { CACHE_CONTROL, sendText } from './respond.js';
 import { Router } from './router.js';
 import { serviceRoutes, type GraphqlHandler } from './service-routes.js';
 import { syncRoutes } from './sync-routes.js';
-
-/** Sent on every response: sync answers must never come from a cache. */
-export const CACHE_CONTROL = 'no-store, max-age=0';
 
 const UNMATCHED_ROUTE = '(unmatched)';
 

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TcsyncError, type ErrorCode } from '../../src/errors.js';
@@ -87,6 +88,50 @@ describe('answers on every route', () => {
     await new ProtocolClient(server.url).getSnapshot();
     faulty.failWith = null;
     expect((await new ProtocolClient(server.url).addVersion(NIL, 'x')).status).toBe(200);
+  });
+});
+
+describe('connections', () => {
+  let server: InProcessServer;
+  beforeAll(async () => {
+    server = await startInProcessServer();
+  });
+  afterAll(() => server.close());
+
+  /** Sends raw bytes on one connection and collects everything until the server closes it or `until` matches. */
+  function raw(bytes: string, until: RegExp): Promise<string> {
+    const { port } = new URL(server.url);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(bytes));
+      let received = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`timed out; got ${JSON.stringify(received)}`));
+      }, 5000);
+      socket.setEncoding('utf8').on('data', (s: string) => {
+        received += s;
+        if (until.test(received)) socket.end();
+      });
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(received);
+      });
+    });
+  }
+
+  it('keeps a connection alive across requests', async () => {
+    const c = new ProtocolClient(server.url);
+    const get = `GET /v1/client/snapshot HTTP/1.1\r\nHost: x\r\nX-Client-Id: ${c.clientId}\r\n\r\n`;
+    const received = await raw(get + get + get, /(HTTP\/1\.1 404[^]*){3}/);
+    expect(received.match(/HTTP\/1\.1 404 /g)).toHaveLength(3);
+    expect(received).not.toMatch(/Connection: close/i);
+  });
+
+  it('answers a request it cannot parse with 400 and Cache-Control', async () => {
+    const received = await raw('NOT HTTP AT ALL\r\n\r\n', /\r\n\r\n/);
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(received).toContain(`Cache-Control: ${CACHE_CONTROL}\r\n`);
   });
 });
 
