@@ -1,10 +1,13 @@
-/** The GraphQL server: schema.graphql with tcsync's resolvers, limits and HTTP rules, as a yoga instance. */
+/**
+ * The GraphQL server: schema.graphql with tcsync's resolvers, limits and HTTP rules, as a yoga
+ * instance. Request bodies are capped by the node handler in front of it (node-handler.ts).
+ */
 import { createSchema, createYoga, type YogaInitialContext, type YogaServerInstance } from 'graphql-yoga';
 import type { GraphqlContext } from './context.js';
 import type { GraphqlDeps } from './deps.js';
 import { createMaskError } from './errors.js';
 import { createOfflineGraphiqlRenderer, GRAPHIQL_OPTIONS } from './graphiql.js';
-import { LIMITS, useArmorLimits } from './limits.js';
+import { useArmorLimits } from './limits.js';
 import { LoadBudget } from './load-budget.js';
 import { stderrLogger } from './logger.js';
 import { useAdminGuard } from './plugins/use-admin-guard.js';
@@ -37,7 +40,9 @@ export function createGraphqlYoga(deps: GraphqlDeps): GraphqlYoga {
     cors: false,
     multipart: false,
     batching: false,
-    maxRequestBodySize: LIMITS.maxBodyBytes,
+    // The node handler caps bodies as it reads them (read-capped-body.ts); yoga's cap would
+    // re-wrap every request body in another stream.
+    maxRequestBodySize: false,
     // Faults are logged by the mask, with client ids left out; yoga's own logging would not.
     logging: false,
     plugins: [useJsonPostsOnly(), useNoStore(), useArmorLimits(), useAdminGuard()],

@@ -1,20 +1,15 @@
 /** The GraphQL transport's public API. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGraphqlYoga } from './create-graphql-yoga.js';
 import type { GraphqlDeps } from './deps.js';
+import { createNodeHandler, type GraphqlHandler } from './node-handler.js';
 
-export { createGraphqlYoga, GRAPHQL_PATH, type GraphqlYoga } from './create-graphql-yoga.js';
+export { GRAPHQL_PATH } from './create-graphql-yoga.js';
 export type { GraphqlDeps } from './deps.js';
 export type { GraphqlLogger } from './logger.js';
+export type { GraphqlHandler } from './node-handler.js';
 export { LIMITS as GRAPHQL_LIMITS } from './limits.js';
 
-/** A node:http handler for requests whose path is /graphql. */
-export type GraphqlHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
-
+/** A node:http handler for requests whose path is /graphql (and below), over these dependencies. */
 export function createGraphqlHandler(deps: GraphqlDeps): GraphqlHandler {
-  const yoga = createGraphqlYoga(deps);
-  return async (req, res) => {
-    // requestListener, unlike handleNodeRequestAndResponse, also writes the response.
-    await yoga.requestListener(req, res);
-  };
+  return createNodeHandler(createGraphqlYoga(deps));
 }

@@ -5,13 +5,16 @@
  */
 import type { Plugin } from 'graphql-yoga';
 
+/** True for a POST whose media type is exactly application/json (parameters allowed). */
+export function isJsonPost(method: string, contentType: string | null | undefined): boolean {
+  // Case-sensitive, as yoga's JSON parser compares it: anything it would not parse is refused.
+  return method === 'POST' && contentType?.split(';', 1)[0]?.trim() === 'application/json';
+}
+
 export function useJsonPostsOnly(): Plugin {
   return {
     onRequest({ request, endResponse, fetchAPI }) {
-      if (request.method !== 'POST') return;
-      // Case-sensitive, as yoga's JSON parser compares it: anything it would not parse is refused here.
-      const mediaType = request.headers.get('content-type')?.split(';', 1)[0]?.trim();
-      if (mediaType === 'application/json') return;
+      if (request.method !== 'POST' || isJsonPost(request.method, request.headers.get('content-type'))) return;
       const body = {
         errors: [
           {

@@ -1,0 +1,188 @@
+/**
+ * GraphQL figures (issue 4): addVersion through POST /graphql next to the same work through the
+ * sync protocol's add-version and through SyncService directly, in one server process (the way
+ * `tcsync serve` mounts GraphQL), on FileStorage and on InMemoryStorage (where no fsync hides
+ * what GraphQL itself costs); then versions(first: 100) latency on a 2,000-version client.
+ * Target: GraphQL addVersion at least 70% of HTTP add-version's rate.
+ */
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { AccessPolicy } from '../dist/access-policy.js';
+import { createGraphqlHandler } from '../dist/graphql/index.js';
+import { createRequestHandler, HttpServer } from '../dist/http/index.js';
+import {
+  FileStorage,
+  InMemoryStorage,
+  NIL_VERSION_ID,
+  newVersionId,
+  parseClientId,
+  SyncService,
+  withTxn,
+  type ClientId,
+  type Storage,
+  type VersionId,
+} from '../dist/index.js';
+import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
+
+const SEGMENT = new Uint8Array(1024).fill(42);
+const SEGMENT_BASE64 = Buffer.from(SEGMENT).toString('base64');
+const REQUESTS = Number(process.env.BENCH_GRAPHQL_REQUESTS ?? 400);
+const ROUNDS = 4;
+const CHAIN = 2000;
+const PAGE_READS = 200;
+
+const ADD_VERSION = `mutation($c: UUID!, $p: UUID!, $s: Base64!) {
+  addVersion(clientId: $c, parentVersionId: $p, historySegment: $s) {
+    ... on VersionAdded { version { id } snapshotUrgency }
+    ... on VersionConflict { expectedParentVersionId }
+  }
+}`;
+const VERSIONS = `query($c: UUID!) {
+  client(id: $c) { versions(first: 100) { edges { node { id parentVersionId historySegment size } } pageInfo { hasNextPage endCursor } } }
+}`;
+
+interface Answer {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+function send(agent: http.Agent, port: number, path: string, headers: http.OutgoingHttpHeaders, body: Uint8Array | string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, agent, method: 'POST', path, headers: { ...headers, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** One server process with both transports, as `tcsync serve` builds it. */
+async function startServer(storage: Storage) {
+  const sync = new SyncService(storage, { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
+  const access = new AccessPolicy({ allowClientIds: null, createClients: true, adminToken: null });
+  // Request lines are written as in production (to /dev/null), so their cost is counted on both sides.
+  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const graphql = createGraphqlHandler({ storage, sync, access, logger });
+  const server = await HttpServer.listen(createRequestHandler({ sync, access, logger, graphql }), [{ host: '127.0.0.1', port: 0 }]);
+  const port = Number(new URL(server.urls[0] as string).port);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  return { sync, server, port, agent };
+}
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** Adds one version on top of the last one this writer added; returns the new id. */
+type AddStep = (clientId: ClientId, parent: string) => Promise<string>;
+
+const direct =
+  ({ sync }: Server): AddStep =>
+  async (clientId, parent) => {
+    const result = await sync.addVersion(clientId, parent as VersionId, SEGMENT);
+    if (result.kind !== 'ok') throw new Error('direct addVersion conflicted');
+    return result.version.versionId;
+  };
+
+const viaHttp =
+  ({ port, agent }: Server): AddStep =>
+  async (clientId, parent) => {
+    const answer = await send(agent, port, `/v1/client/add-version/${parent}`, { 'Content-Type': 'application/vnd.taskchampion.history-segment', 'X-Client-Id': clientId }, SEGMENT);
+    const id = answer.headers['x-version-id'];
+    if (answer.status !== 200 || typeof id !== 'string') throw new Error(`add-version answered ${answer.status}`);
+    return id;
+  };
+
+const viaGraphql =
+  ({ port, agent }: Server): AddStep =>
+  async (clientId, parent) => {
+    const body = JSON.stringify({ query: ADD_VERSION, variables: { c: clientId, p: parent, s: SEGMENT_BASE64 } });
+    const answer = await send(agent, port, '/graphql', { 'Content-Type': 'application/json' }, body);
+    const id = JSON.parse(answer.body)?.data?.addVersion?.version?.id;
+    if (answer.status !== 200 || typeof id !== 'string') throw new Error(`graphql addVersion answered ${answer.status} ${answer.body.slice(0, 200)}`);
+    return id;
+  };
+
+/**
+ * Sequential adds on one fresh client per way, in interleaved rounds so disk noise falls on all
+ * alike; req/s per way. A quarter as many adds first, uncounted, so that every way is measured
+ * with its code already optimised by the JIT (GraphQL's path has far more code to warm up).
+ */
+async function addRates(ways: readonly AddStep[], requests: number): Promise<number[]> {
+  const writers = ways.map((add) => {
+    const clientId = parseClientId(crypto.randomUUID());
+    let latest: string = NIL_VERSION_ID;
+    return async () => {
+      latest = await add(clientId, latest);
+    };
+  });
+  for (const write of writers) await timeEach(requests / 4, write);
+  const times: number[][] = ways.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, write] of writers.entries()) times[i]?.push(...(await timeEach(requests / ROUNDS, write)));
+  }
+  return times.map((t) => t.length / (t.reduce((a, b) => a + b, 0) / 1000));
+}
+
+/** A client with a CHAIN-version history, written in one transaction. */
+async function longClient(storage: Storage): Promise<ClientId> {
+  const clientId = parseClientId(crypto.randomUUID());
+  await withTxn(storage, clientId, async (txn) => {
+    await txn.newClient(NIL_VERSION_ID);
+    let parent = NIL_VERSION_ID;
+    for (let i = 0; i < CHAIN; i++) {
+      const id = newVersionId();
+      await txn.addVersion(id, parent, SEGMENT);
+      parent = id;
+    }
+  });
+  return clientId;
+}
+
+async function pageLatencies(server: Server, clientId: ClientId): Promise<number[]> {
+  const body = JSON.stringify({ query: VERSIONS, variables: { c: clientId } });
+  return timeEach(PAGE_READS, async () => {
+    const answer = await send(server.agent, server.port, '/graphql', { 'Content-Type': 'application/json' }, body);
+    const edges = JSON.parse(answer.body)?.data?.client?.versions?.edges;
+    if (!Array.isArray(edges) || edges.length !== 100) throw new Error(`versions answered ${answer.status} ${answer.body.slice(0, 200)}`);
+  });
+}
+
+export async function bench(): Promise<BenchSection> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-graphql-'));
+  const rows: Array<[string, string, string?]> = [];
+  try {
+    const kinds: Array<[string, Storage, number]> = [
+      ['FileStorage', await FileStorage.open(path.join(root, 'data')), REQUESTS],
+      // No fsync: GraphQL's own cost is all that separates the transports here.
+      ['InMemoryStorage', new InMemoryStorage(), REQUESTS * 5],
+    ];
+    for (const [name, storage, requests] of kinds) {
+      const server = await startServer(storage);
+      try {
+        const [directRate, httpRate, graphqlRate] = (await addRates([direct(server), viaHttp(server), viaGraphql(server)], requests)) as [number, number, number];
+        const ratio = graphqlRate / httpRate;
+        rows.push(
+          [`${name}: addVersion via SyncService (1 client, sequential, 1 KiB)`, fmt.perSec(directRate), `${requests} adds`],
+          [`${name}: add-version via HTTP`, fmt.perSec(httpRate), fmt.pct(httpRate / directRate) + ' of direct'],
+          [`${name}: addVersion via GraphQL`, fmt.perSec(graphqlRate), `${fmt.pct(ratio)} of HTTP (target >= 70%) ${ratio >= 0.7 ? 'met' : 'MISSED'}`],
+        );
+        if (storage instanceof FileStorage) {
+          const times = await pageLatencies(server, await longClient(storage));
+          rows.push([`${name}: versions(first: 100) on a ${CHAIN}-version client, 1 KiB each`, fmt.ms(median(times)), `median of ${PAGE_READS}; p95 ${fmt.ms(percentile(times, 95))}`]);
+        }
+      } finally {
+        server.agent.destroy();
+        await server.server.close();
+        await storage.close();
+      }
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+  return { title: 'GraphQL: addVersion next to HTTP add-version and SyncService; versions() latency', rows };
+}
