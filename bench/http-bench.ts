@@ -105,18 +105,20 @@ export async function bench(): Promise<BenchSection> {
     });
 
   try {
-    // Interleaved rounds, so that disk noise falls on both sides alike.
+    // Interleaved, one storage add then one HTTP add, so that disk noise falls on both alike.
     const storageOne = viaStorage(newClient());
     const httpOne = viaHttp(newClient());
-    const storageMany = Array.from({ length: CLIENTS }, () => viaStorage(newClient()));
-    const httpMany = Array.from({ length: CLIENTS }, () => viaHttp(newClient()));
     const storageTimes: number[] = [];
     const httpTimes: number[] = [];
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      storageTimes.push(...(await timeEach(1, storageOne)));
+      httpTimes.push(...(await timeEach(1, httpOne)));
+    }
+    const storageMany = Array.from({ length: CLIENTS }, () => viaStorage(newClient()));
+    const httpMany = Array.from({ length: CLIENTS }, () => viaHttp(newClient()));
     const storageManyRates: number[] = [];
     const httpManyRates: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      storageTimes.push(...(await timeEach(SEQUENTIAL / ROUNDS, storageOne)));
-      httpTimes.push(...(await timeEach(SEQUENTIAL / ROUNDS, httpOne)));
       storageManyRates.push(await rateOf(storageMany, PER_CLIENT / ROUNDS));
       httpManyRates.push(await rateOf(httpMany, PER_CLIENT / ROUNDS));
     }
@@ -158,7 +160,7 @@ export async function bench(): Promise<BenchSection> {
     const manyRate = median(httpManyRates);
     const total = (times: number[]) => times.reduce((a, b) => a + b, 0);
     return {
-      title: `HTTP (in-process server on 127.0.0.1, keep-alive, FileStorage, 1 KiB segments, ${ROUNDS} interleaved rounds)`,
+      title: `HTTP (in-process server on 127.0.0.1, keep-alive, FileStorage, 1 KiB segments; ${SEQUENTIAL} sequential adds each way, interleaved; ${CLIENTS} clients in ${ROUNDS} interleaved rounds)`,
       rows: [
         ['storage only: SyncService.addVersion, one client', fmt.perSec(1000 / median(storageTimes)), `p50 ${fmt.ms(median(storageTimes))}, p99 ${fmt.ms(percentile(storageTimes, 99))}`],
         ['HTTP add-version, one client, sequential', fmt.perSec(oneRate), `p50 ${fmt.ms(median(httpTimes))}, p99 ${fmt.ms(percentile(httpTimes, 99))}`],

@@ -11,14 +11,21 @@ import { parseListenAddress } from './listen-address.js';
 import { UsageError } from './usage-error.js';
 
 export interface ServeConfig {
+  /** --data-dir / DATA_DIR. @default './data' */
   readonly dataDir: string;
+  /** --listen / LISTEN. @default [{ host: '127.0.0.1', port: 8080 }] */
   readonly listen: readonly ListenAddress[];
-  /** null: every client is allowed. */
+  /** --allow-client-id / CLIENT_ID, canonicalised; null allows every client. @default null */
   readonly allowClientIds: ReadonlySet<ClientId> | null;
+  /** false with --no-create-clients or CREATE_CLIENTS=false. @default true */
   readonly createClients: boolean;
+  /** --snapshot-versions / SNAPSHOT_VERSIONS. @default 100 */
   readonly snapshotVersions: number;
+  /** --snapshot-days / SNAPSHOT_DAYS. @default 14 */
   readonly snapshotDays: number;
+  /** --admin-token / ADMIN_TOKEN; null disables admin GraphQL operations. @default null */
   readonly adminToken: string | null;
+  /** --log-level. @default 'info' */
   readonly logLevel: LevelWithSilent;
 }
 

@@ -12,11 +12,15 @@ import { ANY_METHOD, type Route } from './router.js';
 export type GraphqlHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface ServiceRouteOptions {
+  /** Served at /metrics. */
   readonly metrics: ServerMetrics;
+  /** Told why a health check failed. */
   readonly logger: Logger;
   /** The directory /healthz proves writable; null when there is none (in-memory storage). */
   readonly dataDir: string | null;
+  /** How long the write probe may take before /healthz answers 503. */
   readonly healthTimeoutMs: number;
+  /** Serves /graphql and below; null leaves those paths unrouted (404). */
   readonly graphql: GraphqlHandler | null;
 }
 

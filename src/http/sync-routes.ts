@@ -20,8 +20,11 @@ export const SNAPSHOT_TYPE = 'application/vnd.taskchampion.snapshot';
 const URGENCY_HEADER: Record<SnapshotUrgency, string | null> = { none: null, low: 'urgency=low', high: 'urgency=high' };
 
 export interface SyncRouteOptions {
+  /** The protocol's transactions. */
   readonly sync: SyncService;
+  /** Which clients may sync. */
   readonly access: AccessPolicy;
+  /** Cap and idle timeout for history segments and snapshots. */
   readonly body: Omit<BodyLimits, 'tooLargeMessage'>;
 }
 
