@@ -10,6 +10,7 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['storage', () => import('./storage-bench.js')],
   ['ops', () => import('./ops-bench.js')],
   ['http', () => import('./http-bench.js')],
+  ['graphql', () => import('./graphql-bench.js')],
 ];
 
 const only = process.argv.slice(2);
