@@ -15,9 +15,11 @@ export class LoadBudget {
     this.#bytes = bytes;
   }
 
-  /** Validates a page's `first` and reserves that many nodes; BAD_USER_INPUT when it cannot. */
-  reservePage(first: number): void {
-    if (!Number.isInteger(first) || first < 0) throw userError('BAD_USER_INPUT', '`first` must not be negative.');
+  /** Validates a page's `first`, reserves that many nodes and returns it; BAD_USER_INPUT when it cannot. */
+  reservePage(first: number | null): number {
+    // An explicit null replaces the argument's default, so it must be refused here.
+    if (first === null) throw userError('BAD_USER_INPUT', '`first` must be a number from 0 to 1000, not null.');
+    if (first < 0) throw userError('BAD_USER_INPUT', '`first` must not be negative.');
     if (first > LIMITS.maxPageSize) {
       throw userError('BAD_USER_INPUT', `\`first\` must be at most ${LIMITS.maxPageSize}.`);
     }
@@ -25,6 +27,7 @@ export class LoadBudget {
       throw userError('BAD_USER_INPUT', `This request would load more than ${LIMITS.maxNodesPerRequest} nodes.`);
     }
     this.#nodes -= first;
+    return first;
   }
 
   /** Charges bytes loaded from storage; BAD_USER_INPUT once the request has loaded too much. */

@@ -23,16 +23,25 @@ export function createNodeHandler(yoga: GraphqlYoga, maxBodyBytes: number = LIMI
     let body: Buffer | undefined;
     // Only a JSON POST is parsed; yoga refuses anything else without needing its body.
     if (isJsonPost(method, req.headers['content-type'])) {
-      const read = await readCappedBody(req, maxBodyBytes);
+      let read: Buffer | 'too-large';
+      try {
+        read = await readCappedBody(req, maxBodyBytes);
+      } catch {
+        // The client went away mid-body: there is no one left to answer.
+        res.destroy();
+        return;
+      }
       if (read === 'too-large') {
-        // The rest of the body stays unread; closing the connection is cheaper than draining it.
-        res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE, connection: 'close' });
+        // The rest of the body is left to the server in front: closing at once would reset the
+        // connection under a client still sending, which would then never read this answer.
+        res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE });
         res.end(TOO_LARGE);
         return;
       }
       body = read;
     }
-    const response = await yoga.fetch(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, {
+    // yoga routes on the path alone; a fixed origin keeps a hostile Host header out of URL parsing.
+    const response = await yoga.fetch(new URL(req.url ?? '/', 'http://localhost'), {
       method,
       headers: headersOf(req),
       ...(body === undefined ? {} : { body }),

@@ -5,7 +5,10 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** The body, or 'too-large' once it is known to exceed `maxBytes` (the rest is left unread). */
+/**
+ * The body, or 'too-large' once it is known to exceed `maxBytes` (the rest is left unread).
+ * Rejects when the client goes away before the body ends.
+ */
 export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.resolve('too-large');
@@ -16,6 +19,7 @@ export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
       length += chunk.length;
@@ -35,8 +39,11 @@ export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<
       cleanup();
       reject(err);
     };
+    // A client that goes away mid-body may close the request without an error.
+    const onClose = () => onError(new Error('request closed before its body ended'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }

@@ -78,6 +78,33 @@ describe('GET', () => {
   });
 });
 
+describe('hostile or broken requests', () => {
+  test('a client that goes away mid-body leaves the server serving', async () => {
+    await new Promise<void>((resolve) => {
+      const req = request(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100000' } });
+      req.on('error', () => resolve());
+      req.write('{"query":"{ server { version } }", "pad": "', () => setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 50));
+    });
+    expectData(await server.gql(QUERY));
+  });
+
+  test('a Host header that is not a host name does not matter', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify({ query: QUERY });
+      const req = request(server.url, { method: 'POST', headers: { host: 'evil/../[x', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(status).toBe(200);
+  });
+});
+
 describe('headers', () => {
   test('every answer says Cache-Control: no-store, max-age=0', async () => {
     const answers = [

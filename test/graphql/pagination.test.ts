@@ -75,6 +75,10 @@ describe('Client.versions', () => {
     }
   });
 
+  test('an explicit `first: null` is BAD_USER_INPUT, not the default', async () => {
+    expect(expectErrorCode(await server.gql(VERSIONS, { id: clientId, first: null }), 'BAD_USER_INPUT').message).toMatch(/null/);
+  });
+
   test('an `after` that is not a version of this client is BAD_USER_INPUT', async () => {
     const [foreign] = await addChain(server, newClientId(), 1);
     expectErrorCode(await server.gql(VERSIONS, { id: clientId, after: foreign }), 'BAD_USER_INPUT');

@@ -111,6 +111,9 @@ describe('the mount in tcsync serve', () => {
 
     const form = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'query=%7B__typename%7D' });
     expect(form.status).toBe(415);
+    const tooLarge = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: new Uint8Array(16 * 1024 * 1024 + 1) });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.headers.get('cache-control')).toBe('no-store, max-age=0');
 
     const refused = await gql('{ clients { edges { cursor } } }', undefined, 'wrong');
     expect(refused.body).toMatchObject({ data: null, errors: [{ extensions: { code: 'FORBIDDEN' } }] });
