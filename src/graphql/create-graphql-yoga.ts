@@ -16,10 +16,10 @@ import { useNoStore } from './plugins/use-no-store.js';
 import { createResolvers } from './resolvers/index.js';
 import { readSchemaSource } from './schema-source.js';
 
-/** The path yoga answers on; the HTTP server routes exactly this path to the handler. */
+/** The path yoga answers on; the HTTP server routes it (and the paths below it) to the handler. */
 export const GRAPHQL_PATH = '/graphql';
 
-/** yoga's server context: the node request and response, which no resolver needs. */
+/** yoga's server context: empty, the node handler passes none and no resolver needs one. */
 type ServerContext = Record<string, unknown>;
 
 export type GraphqlYoga = YogaServerInstance<ServerContext, GraphqlContext>;

@@ -7,7 +7,6 @@ export { GRAPHQL_PATH } from './create-graphql-yoga.js';
 export type { GraphqlDeps } from './deps.js';
 export type { GraphqlLogger } from './logger.js';
 export type { GraphqlHandler } from './node-handler.js';
-export { LIMITS as GRAPHQL_LIMITS } from './limits.js';
 
 /** A node:http handler for requests whose path is /graphql (and below), over these dependencies. */
 export function createGraphqlHandler(deps: GraphqlDeps): GraphqlHandler {

@@ -17,7 +17,7 @@ const TOO_LARGE = JSON.stringify({
   errors: [{ message: `Request body larger than ${LIMITS.maxBodyBytes} bytes.`, extensions: { code: 'REQUEST_ENTITY_TOO_LARGE' } }],
 });
 
-export function createNodeHandler(yoga: GraphqlYoga, maxBodyBytes: number = LIMITS.maxBodyBytes): GraphqlHandler {
+export function createNodeHandler(yoga: GraphqlYoga): GraphqlHandler {
   return async (req, res) => {
     const method = req.method ?? 'GET';
     let body: Buffer | undefined;
@@ -25,7 +25,7 @@ export function createNodeHandler(yoga: GraphqlYoga, maxBodyBytes: number = LIMI
     if (isJsonPost(method, req.headers['content-type'])) {
       let read: Buffer | 'too-large';
       try {
-        read = await readCappedBody(req, maxBodyBytes);
+        read = await readCappedBody(req, LIMITS.maxBodyBytes);
       } catch {
         // The client went away mid-body: there is no one left to answer.
         res.destroy();
