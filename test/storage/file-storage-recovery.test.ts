@@ -2,7 +2,7 @@
  * The file storage's behaviour after crashes and damage, set up by writing the files a crash or a
  * bad disk would leave, then reading through the public interface.
  */
-import { link, mkdir, readFile, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { cp, link, mkdir, readFile, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
@@ -84,6 +84,15 @@ describe('leftovers of crashed transactions', () => {
     expect((await inTxn((txn) => txn.getVersion(staged)))?.historySegment).toEqual(bytes(1, 2, 3));
   });
 
+  it('a torn version file left by a crash mid-write reads as absent', async () => {
+    const [v1] = await chain(1);
+    const torn = newVersionId();
+    await writeFile(path.join(versionsDir(), `${torn}.version`), '{"versionId":"');
+    await reopen();
+    expect(await inTxn((txn) => txn.getVersion(torn))).toBeNull();
+    expect((await inTxn((txn) => txn.getClient()))?.latestVersionId).toBe(v1);
+  });
+
   it('a crash after client.json was committed but before its .child links is repaired on load', async () => {
     const [v1, v2] = await chain(2);
     await unlink(path.join(versionsDir(), `${NIL_VERSION_ID}.child`));
@@ -118,6 +127,31 @@ describe('leftovers of crashed transactions', () => {
     const blobs = (await readdir(path.join(dir, clientId))).filter((f) => f.startsWith('snapshot-'));
     expect(blobs).toHaveLength(1);
     expect(await inTxn((txn) => txn.getSnapshotData(v2!))).toEqual(bytes(2));
+  });
+});
+
+describe('copies', () => {
+  it('a copy of the data directory that did not keep hard links still works', async () => {
+    const ids = await chain(3);
+    await appendEach(2);
+    await storage.close();
+    const copy = `${dir}-copy`;
+    // fs.cp, like `cp -r`, copies each hard link as a file of its own.
+    await cp(dir, copy, { recursive: true });
+    storage = await FileStorage.open(copy);
+    try {
+      const client = await inTxn((txn) => txn.getClient());
+      await inTxn(async (txn) => {
+        for (const id of ids) expect((await txn.getVersion(id))?.versionId).toBe(id);
+        expect((await txn.getVersionByParent(ids[0]!))?.versionId).toBe(ids[1]);
+      });
+      await appendEach(1);
+      expect((await inTxn((txn) => txn.getVersionByParent(client!.latestVersionId)))).not.toBeNull();
+    } finally {
+      await storage.close();
+      await removeDir(copy);
+      storage = await FileStorage.open(dir);
+    }
   });
 });
 

@@ -338,18 +338,27 @@ class FileTxn extends StagedTxn {
       const file = this.#paths.version(versionId);
       const handle = await openOrNull(file);
       if (handle === null) return null;
-      let version: Version;
-      let ino: bigint;
+      let bytes: Buffer;
+      let links: number;
       try {
-        ino = (await handle.stat({ bigint: true })).ino;
-        version = decodeVersion(await handle.readFile(), file);
+        links = (await handle.stat()).nlink;
+        bytes = await handle.readFile();
       } finally {
         await handle.close();
       }
+      let version: Version;
+      try {
+        version = decodeVersion(bytes, file);
+      } catch (err) {
+        // A committed version is fsync'd before it is linked, so it is never torn: a torn file
+        // with no second link is what a crash mid-write leaves. One with a link is damage.
+        if (links < 2) return null;
+        throw err;
+      }
       if (version.versionId !== versionId) throw new TcsyncError('CORRUPT', `${file}: names version ${version.versionId}`);
-      // Committed only if its parent's .child link is this very file; otherwise it is a leftover.
-      const child = await statOrNull(this.#paths.child(version.parentVersionId));
-      return child?.ino === ino ? version : null;
+      // Committed only if its parent's .child is this version. Compared by content, not inode,
+      // so that a copy of the data directory that did not keep hard links still reads right.
+      return (await this.#childIdOf(version.parentVersionId)) === versionId ? version : null;
     });
   }
 
