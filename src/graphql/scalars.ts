@@ -39,16 +39,23 @@ export const UuidScalar = stringScalar<string>({
 });
 
 // RFC 3339 date-time with a mandatory offset; the fraction is optional.
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+
+function parseRfc3339(input: string): Date | null {
+  const match = RFC3339.exec(input);
+  if (match === null) return null;
+  const [year, month, day] = match.slice(1, 4).map(Number) as [number, number, number];
+  // Date would roll 2024-02-31 over into March; a day that is not in its month is refused.
+  if (new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return null;
+  const date = new Date(input);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
 
 /** Answered in UTC with a `Z`; input in any RFC 3339 offset. */
 export const DateTimeScalar = stringScalar<Date>({
   name: 'DateTime',
   expected: 'an RFC 3339 date-time with an offset, such as 2024-01-31T12:00:00Z',
-  parse: (input) => {
-    const date = RFC3339.test(input) ? new Date(input) : null;
-    return date !== null && !Number.isNaN(date.getTime()) ? date : null;
-  },
+  parse: parseRfc3339,
   serialize: (value) => {
     if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new TypeError('DateTime field resolved to a non-date');
     return value.toISOString();

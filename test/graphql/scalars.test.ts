@@ -3,7 +3,7 @@
  * Base64 is strict; DateTime is RFC 3339 in UTC. Checked over HTTP, as literals and as variables.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeBase64Strict } from '../../src/graphql/scalars.js';
+import { DateTimeScalar, decodeBase64Strict } from '../../src/graphql/scalars.js';
 import { expectData, expectErrorCode } from './support/expect-error.js';
 import { startGraphqlServer, type TestServer } from './support/graphql-server.js';
 
@@ -108,6 +108,22 @@ describe('Base64', () => {
 });
 
 describe('DateTime', () => {
+  test('input takes RFC 3339 with any offset and means the same instant', () => {
+    expect(DateTimeScalar.parseValue('2024-01-31T14:00:00+02:00')).toEqual(new Date('2024-01-31T12:00:00Z'));
+    expect(DateTimeScalar.parseValue('2024-01-31t12:00:00.5z')).toEqual(new Date('2024-01-31T12:00:00.500Z'));
+  });
+
+  test.each(['2024-01-31 12:00:00Z', '2024-01-31T12:00:00', '2024-01-31', 'yesterday', '2024-02-30T12:00:00Z', '2024-13-01T12:00:00Z', '2024-01-31T25:00:00Z'])(
+    'input refuses %j with BAD_USER_INPUT',
+    (input) => {
+      expect(() => DateTimeScalar.parseValue(input)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT' } }));
+    },
+  );
+
+  test('output is UTC with a Z', () => {
+    expect(DateTimeScalar.serialize(new Date('2024-01-31T14:00:00+02:00'))).toBe('2024-01-31T12:00:00.000Z');
+  });
+
   test('answers RFC 3339 in UTC', async () => {
     const id = '00000000000000000000000000000003';
     const added = expectData(
