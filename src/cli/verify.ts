@@ -1,6 +1,6 @@
 /**
  * `tcsync verify --data-dir DIR [--json] [--repair]`: checks every client's files.
- * Exit 0 when sound (harmless leftovers and warnings allowed), 1 when a problem was found or the
+ * Exit 0 when sound (harmless findings and warnings allowed), 1 when a problem was found or the
  * directory could not be verified, 2 on bad usage.
  */
 import { parseArgs } from 'node:util';
@@ -11,7 +11,8 @@ import { verifyDataDir } from '../ops/verify.js';
 const USAGE = `usage: tcsync verify [--data-dir DIR] [--json] [--repair]
   --data-dir DIR  the data directory (env DATA_DIR; default ./data)
   --json          print the report as JSON
-  --repair        remove harmless leftovers of interrupted transactions
+  --repair        fix harmless findings: remove leftovers of interrupted transactions,
+                  re-create pending links, re-link .child files copied without hard links
 Safe on a live server's data directory: each client is checked under its lock.`;
 
 export async function main(argv: string[]): Promise<number> {

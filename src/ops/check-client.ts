@@ -4,7 +4,8 @@
  * A client is sound when:
  * - client.json parses and is of the format this tcsync writes;
  * - every `<parent>.child` holds a whole version (header, size and CRC-32 check) whose parent is
- *   `<parent>`, and is the same inode as that version's `.version` file;
+ *   `<parent>`, and is that version's `.version` file: the same inode, or the same bytes (a copy
+ *   that did not keep hard links, which the storage reads alike; harmless, `--repair` re-links it);
  * - the chain from the latest version (the checkpoint in client.json, then `.child` links)
  *   back through each version's parent is linked at every step, and ends either at the nil
  *   version or at its start: a version id that is not stored. Such a start is legal: a client
@@ -16,16 +17,17 @@
  *   should be on the chain or be its start (the protocol's AddSnapshot checks this, but the
  *   storage API does not), so anything else is a warning, not a problem.
  *
- * Leftovers of interrupted transactions are harmless: `.version` files no link points to,
- * snapshot blobs client.json does not name, write-file-atomic's temporary files, a directory
- * without client.json or committed versions, and missing links client.json lists as pending.
+ * Leftovers of interrupted transactions are harmless: `.version` files no `.child` names (whole,
+ * or torn with a single link: a crash mid-write; torn with more links is damage, as the storage
+ * reads it), snapshot blobs client.json does not name, temporary files, a directory without
+ * client.json or committed versions, and missing links client.json lists as pending.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { NIL_VERSION_ID, type VersionId } from '../ids.js';
 import { decodeVersion, type VersionHeader } from '../storage/file/version-file.js';
-import { namedSnapshotBlob, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
+import { namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 import { Findings, type Finding } from './finding.js';
 
 export interface ClientCheck {
@@ -82,7 +84,8 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     return found;
   };
 
-  // Each .child: a whole version, whose parent is the one the name says, the same inode as its .version.
+  // Each .child: a whole version, whose parent is the one the name says, the same file as its .version.
+  // A .version sharing the inode of a .child has its damage reported with the .child.
   const linkedInodes = new Set<bigint>();
   const committed = new Map<VersionId, Header>();
   const childOf = new Map<VersionId, VersionId>();
@@ -101,8 +104,12 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     committed.set(header.versionId, header);
     childOf.set(parent, header.versionId);
     const version = index.versions.get(header.versionId);
-    if (!version) f.problem(child.path, `links version ${header.versionId}, but ${header.versionId}.version is missing`);
-    else if (version.ino !== child.ino) f.problem(child.path, `is not the same file (inode) as ${header.versionId}.version`);
+    if (!version) {
+      f.problem(child.path, `links version ${header.versionId}, but ${header.versionId}.version is missing`);
+    } else if (version.ino !== child.ino) {
+      if (!sameBytes(version, child)) f.problem(child.path, `differs from ${header.versionId}.version (neither the same file nor the same bytes)`);
+      else f.harmless(child.path, `the same bytes as ${header.versionId}.version, but not hard-linked to it (e.g. copied without keeping hard links)`, { kind: 'relink', existing: version.path, path: child.path });
+    }
   }
 
   const meta = index.meta;
@@ -193,9 +200,18 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     f.problem(file, `committed${after > 0 ? ` (with ${after} later versions)` : ''}, but not on the chain from the latest version ${latest}`);
   }
 
+  // The rest no .child names: leftovers, unless the storage would call them damage when asked for them.
   for (const [id, file] of index.versions) {
-    if (!linkedInodes.has(file.ino) && !pending.has(id) && !onChain.has(id)) {
-      f.harmless(file.path, 'an uncommitted version (no .child links it): the leftover of an interrupted transaction', { kind: 'remove', path: file.path });
+    if (committed.has(id) || pending.has(id) || onChain.has(id) || linkedInodes.has(file.ino)) continue;
+    const decoded = await decode(file);
+    if ('error' in decoded) {
+      // A committed version is fsync'd before it is linked: only an unlinked one can be torn by a crash.
+      if (file.nlink > 1) f.problem(file.path, `${decoded.error} (with ${file.nlink} links, not the leftover of a crash mid-write)`);
+      else f.harmless(file.path, 'a torn uncommitted version: the leftover of a crash mid-write', { kind: 'remove', path: file.path });
+    } else if (decoded.header.versionId !== id) {
+      f.problem(file.path, `holds version ${decoded.header.versionId}`);
+    } else {
+      f.harmless(file.path, 'an uncommitted version (no .child names it): the leftover of an interrupted transaction', { kind: 'remove', path: file.path });
     }
   }
 
@@ -219,6 +235,9 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
   }
   for (const temp of index.metaTemps) {
     f.harmless(temp.path, 'a temporary file of an interrupted client.json rewrite', { kind: 'remove', path: temp.path });
+  }
+  for (const temp of index.relinkTemps) {
+    f.harmless(temp.path, 'a temporary link of an interrupted verify --repair', { kind: 'remove', path: temp.path });
   }
 
   const committedInodes = new Map<bigint, number>([[index.metaFile.ino, index.metaFile.size]]);

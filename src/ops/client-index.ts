@@ -1,9 +1,11 @@
 /**
- * What a client directory holds, by name and inode, without reading any file but client.json.
- * That is enough to tell committed files from leftovers (see file-storage.ts): a `.version`
- * counts only when a `.child` link is the same inode or client.json lists it as a pending link,
- * a snapshot blob only when client.json names it; write-file-atomic's temporary files never count.
+ * What a client directory holds, by name, inode and link count, without reading any file but
+ * client.json. Which `.version` files are committed takes reading the `.child` files (see
+ * file-storage.ts): a `.version` counts only when its parent's `.child` names it or client.json
+ * lists it as a pending link, a snapshot blob only when client.json names it; temporary files
+ * never count.
  */
+import { randomInt } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
@@ -15,6 +17,8 @@ import { CHILD_SUFFIX, CLIENT_META, ClientPaths, SNAPSHOT_BLOB, VERSION_SUFFIX, 
 export interface IndexedFile {
   readonly path: string;
   readonly ino: bigint;
+  /** Hard links to it: a torn `.version` with one is the leftover of a crash mid-write, with more it is damage. */
+  readonly nlink: number;
   readonly size: number;
 }
 
@@ -36,6 +40,8 @@ export interface ClientIndex {
   readonly snapshotBlobs: readonly IndexedFile[];
   /** write-file-atomic's temporary files `client.json.<number>`: leftovers of an interrupted rewrite. */
   readonly metaTemps: readonly IndexedFile[];
+  /** `versions/<parent>.child.<number>`: temporary links of an interrupted `verify --repair` (relinkTempPath). */
+  readonly relinkTemps: readonly IndexedFile[];
   /** Entries whose name or type the format does not define. */
   readonly unknown: ReadonlyArray<{ readonly path: string; readonly what: string }>;
 }
@@ -43,6 +49,19 @@ export interface ClientIndex {
 /** write-file-atomic names its temporary file `<target>.<uint32>`. */
 export function isTempOf(name: string, target: string): boolean {
   return name.startsWith(target + '.') && /^\d+$/.test(name.slice(target.length + 1));
+}
+
+/**
+ * The temporary name through which `verify --repair` replaces `file` by a hard link (link, then
+ * rename over it), named like write-file-atomic's so that a crash's leftover is recognised.
+ */
+export function relinkTempPath(file: string): string {
+  return `${file}.${randomInt(2 ** 32)}`;
+}
+
+function isRelinkTemp(name: string): boolean {
+  const target = name.slice(0, name.lastIndexOf('.'));
+  return uuidBefore(target, CHILD_SUFFIX) !== null && isTempOf(name, target);
 }
 
 function uuidBefore(name: string, suffix: string): VersionId | null {
@@ -63,7 +82,7 @@ function indexed(file: string): IndexedFile | null {
   const st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
   // Vanished since readdir (only possible without the client lock, e.g. a leftover removed meanwhile).
   if (st === undefined) return null;
-  return { path: file, ino: st.ino, size: Number(st.size) };
+  return { path: file, ino: st.ino, nlink: Number(st.nlink), size: Number(st.size) };
 }
 
 /** Indexes a client's directory. Run it under the client's lock to see a committed state. */
@@ -99,6 +118,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
 
   const versions = new Map<VersionId, IndexedFile>();
   const children = new Map<VersionId, IndexedFile>();
+  const relinkTemps: IndexedFile[] = [];
   if (hasVersionsDir) {
     let count = 0;
     for (const entry of readdirSync(paths.versionsDir, { withFileTypes: true })) {
@@ -106,7 +126,8 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
       const file = path.join(paths.versionsDir, entry.name);
       const versionId = uuidBefore(entry.name, VERSION_SUFFIX);
       const parentId = uuidBefore(entry.name, CHILD_SUFFIX);
-      if (versionId === null && parentId === null) {
+      const relinkTemp = isRelinkTemp(entry.name);
+      if (versionId === null && parentId === null && !relinkTemp) {
         unknown.push({ path: file, what: 'a name the format does not define' });
       } else if (!entry.isFile()) {
         unknown.push({ path: file, what: 'not a regular file' });
@@ -114,7 +135,8 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
         const found = indexed(file);
         if (found === null) continue;
         if (versionId !== null) versions.set(versionId, found);
-        else children.set(parentId as VersionId, found);
+        else if (parentId !== null) children.set(parentId, found);
+        else relinkTemps.push(found);
       }
     }
   }
@@ -129,7 +151,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
       metaError = err;
     }
   }
-  return { clientId, paths, metaFile, meta, metaError, hasVersionsDir, versions, children, snapshotBlobs, metaTemps, unknown };
+  return { clientId, paths, metaFile, meta, metaError, hasVersionsDir, versions, children, snapshotBlobs, metaTemps, relinkTemps, unknown };
 }
 
 /** The snapshot blob client.json names, if it is present. */
@@ -138,16 +160,10 @@ export function namedSnapshotBlob(index: ClientIndex): IndexedFile | null {
   return index.snapshotBlobs.find((blob) => path.basename(blob.path) === name) ?? null;
 }
 
-/** Every committed file of the client: what a backup copies. Empty for a directory without client.json. */
-export function committedFiles(index: ClientIndex): IndexedFile[] {
-  if (index.metaFile === null) return [];
-  const linked = new Set([...index.children.values()].map((c) => c.ino));
-  const pending = new Set(index.meta?.pendingLinks.map((l) => l.versionId));
-  const blob = namedSnapshotBlob(index);
-  return [
-    index.metaFile,
-    ...(blob ? [blob] : []),
-    ...index.children.values(),
-    ...[...index.versions].filter(([id, f]) => linked.has(f.ino) || pending.has(id)).map(([, f]) => f),
-  ];
+/**
+ * Whether two files hold the same bytes. A `.child` and its `.version` that are not one file
+ * (a copy that did not keep hard links) are sound when they do.
+ */
+export function sameBytes(a: IndexedFile, b: IndexedFile): boolean {
+  return a.size === b.size && readFileSync(a.path).equals(readFileSync(b.path));
 }

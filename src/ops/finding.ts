@@ -1,17 +1,22 @@
-/** What verify reports about one file: a problem, a harmless leftover it can repair, or a warning. */
+/** What verify reports about one file: a problem, a harmless finding it can repair, or a warning. */
 
 /**
  * - `problem`: the data is damaged or not of this format; verify exits non-zero.
- * - `harmless`: the leftover of an interrupted transaction (or a link its next transaction
- *   would re-create); the data is sound and `--repair` removes or completes it.
+ * - `harmless`: the leftover of an interrupted transaction, a link its next transaction would
+ *   re-create, or a `.child` that is a copy of its `.version` instead of a hard link; the data is
+ *   sound and `--repair` removes, completes or re-links it.
  * - `warning`: legal for the storage API but unusual; worth a look, not a failure.
  */
 export type Severity = 'problem' | 'harmless' | 'warning';
 
-/** How `--repair` fixes a harmless finding. */
+/**
+ * How `--repair` fixes a harmless finding: `link` creates `newPath` (never replacing a name, as
+ * the storage's commit does), `relink` replaces `path` by a hard link to `existing`.
+ */
 export type Repair =
   | { readonly kind: 'remove'; readonly path: string }
-  | { readonly kind: 'link'; readonly existing: string; readonly newPath: string };
+  | { readonly kind: 'link'; readonly existing: string; readonly newPath: string }
+  | { readonly kind: 'relink'; readonly existing: string; readonly path: string };
 
 export interface Finding {
   readonly severity: Severity;

@@ -1,8 +1,21 @@
-/** Applies `--repair` to harmless findings: removes leftovers, re-creates pending links, durably. */
-import { link, rm } from 'node:fs/promises';
+/** Applies `--repair` to harmless findings: removes leftovers, re-creates pending links, re-links copies, durably. */
+import { link, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, isErrno } from '../storage/file/durable-fs.js';
+import { relinkTempPath } from './client-index.js';
 import type { Repair } from './finding.js';
+
+/** Replaces `file` by a hard link to `existing`; the rename is atomic, so `file` never goes missing. */
+async function relink(existing: string, file: string): Promise<void> {
+  const temp = relinkTempPath(file);
+  await link(existing, temp);
+  try {
+    await rename(temp, file);
+  } finally {
+    // Left behind when the rename failed, and by rename(2) itself when both names were one file already.
+    await rm(temp, { force: true });
+  }
+}
 
 /**
  * Applies `repairs` in order. `assertHeld` runs before each one: a removal made after the
@@ -14,6 +27,9 @@ export async function applyRepairs(repairs: readonly Repair[], assertHeld: () =>
     assertHeld();
     if (repair.kind === 'remove') {
       await rm(repair.path, { recursive: true, force: true });
+      touched.add(path.dirname(repair.path));
+    } else if (repair.kind === 'relink') {
+      await relink(repair.existing, repair.path);
       touched.add(path.dirname(repair.path));
     } else {
       try {

@@ -28,8 +28,8 @@ export function summaryLine(report: VerifyReport): string {
   const harmless = by('harmless');
   const repaired = harmless.filter((f) => f.repaired).length;
   const notes = [
-    repaired > 0 ? `${count(repaired, 'harmless leftover')} repaired` : '',
-    harmless.length > repaired ? `${count(harmless.length - repaired, 'harmless leftover')} (verify --repair removes them)` : '',
+    repaired > 0 ? `${count(repaired, 'harmless finding')} repaired` : '',
+    harmless.length > repaired ? `${count(harmless.length - repaired, 'harmless finding')} (verify --repair fixes them)` : '',
     by('warning').length > 0 ? count(by('warning').length, 'warning') : '',
   ].filter(Boolean);
   const tail = notes.length > 0 ? `; ${notes.join('; ')}` : '';

@@ -1,7 +1,7 @@
 /**
  * verify: checks every client of a data directory (check-client.ts says what "sound" means),
  * each under its lock so that a live server's data directory can be checked, and with
- * `repair` removes the harmless leftovers it found while still holding that lock.
+ * `repair` fixes the harmless findings (finding.ts) while still holding that lock.
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -19,7 +19,7 @@ import { applyRepairs } from './repair.js';
 
 export interface VerifyOptions {
   /**
-   * Remove harmless leftovers and re-create pending links, each client's under its lock.
+   * Remove harmless leftovers, re-create pending links and re-link copied `.child` files, each client's under its lock.
    * @default false
    */
   readonly repair?: boolean;
@@ -42,21 +42,21 @@ export interface VerifyOptions {
 
 /** A finding as reported: what `--repair` did about it instead of how. */
 export interface ReportedFinding extends Omit<Finding, 'repair'> {
-  /** True when `--repair` removed or completed it. */
+  /** True when `--repair` removed, completed or re-linked it. */
   readonly repaired: boolean;
 }
 
 export interface VerifyReport {
   /** The data directory, absolute. */
   readonly dataDir: string;
-  /** No problems: harmless leftovers and warnings do not count. */
+  /** No problems: harmless findings and warnings do not count. */
   readonly sound: boolean;
   readonly clients: number;
   /** Versions on the clients' chains. */
   readonly versions: number;
   /** Bytes of committed files (metadata, versions, snapshots). */
   readonly bytes: number;
-  /** Problems, harmless leftovers and warnings, the data directory's first, then by client. */
+  /** Problems, harmless findings and warnings, the data directory's first, then by client. */
   readonly findings: readonly ReportedFinding[];
   readonly durationMs: number;
 }

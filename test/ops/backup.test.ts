@@ -1,10 +1,11 @@
 /** `tcsync backup`: a consistent, verified copy of a live data directory, or nothing at all. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { cp, readdir, readFile, stat, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FileStorage, parseClientId, parseVersionId, withTxn } from '../../src/index.js';
+import { FileStorage, parseClientId, parseVersionId, withTxn, type VersionId } from '../../src/index.js';
+import { encodeVersion } from '../../src/storage/file/version-file.js';
 import { buildFixture, runCli, tempDir, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
@@ -113,6 +114,49 @@ describe('a backup of a stopped data directory', () => {
     }
     // No temporary directory is left beside DEST.
     expect((await readdir(root.dir)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  describe('of a copy that did not keep hard links (cp -r, fs.cp)', () => {
+    let copied: string;
+    beforeAll(async () => {
+      copied = path.join(root.dir, 'copied-without-links');
+      await cp(source, copied, { recursive: true });
+    });
+
+    test('copies each version once and hard-links its .child to it; the backup verifies clean', async () => {
+      const dest = path.join(root.dir, 'copied-backup');
+      const result = await runCli('backup', ['--data-dir', copied, dest]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      // No harmless findings in the copy: its links are hard links again.
+      expect(result.stdout).toMatch(/\nsound: 3 clients, 10 versions, [\d.]+ KiB \([\d.]+ s\)\n$/);
+      for (const client of [fx.withSnapshot, fx.plain, fx.startsMidway]) {
+        const versions = path.join(dest, client, 'versions');
+        const names = await readdir(versions);
+        expect(names.length).toBeGreaterThan(0);
+        for (const name of names) {
+          expect((await stat(path.join(versions, name))).nlink, `${client}/${name}`).toBe(2);
+          expect(await readFile(path.join(versions, name))).toEqual(await readFile(path.join(copied, client, 'versions', name)));
+        }
+      }
+      const verify = await runCli('verify', ['--data-dir', dest]);
+      expect(verify.code).toBe(0);
+      expect(verify.stdout).toMatch(/^sound: 3 clients, 10 versions, [\d.]+ KiB \([\d.]+ s\)\n$/);
+    });
+
+    test('fails when a .child differs from its .version, instead of hiding it', async () => {
+      const damaged = path.join(root.dir, 'copied-damaged');
+      await cp(copied, damaged, { recursive: true });
+      const [first, second] = fx.plainVersions as [VersionId, VersionId];
+      const child = path.join(damaged, fx.plain, 'versions', `${first}.child`);
+      await unlink(child);
+      await writeFile(child, Buffer.concat(encodeVersion({ versionId: second, parentVersionId: first, historySegment: Buffer.from('other') })));
+      const dest = path.join(root.dir, 'copied-damaged-backup');
+      const result = await runCli('backup', ['--data-dir', damaged, dest]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${fx.plain}/versions/${first}.child: differs from ${second}.version`);
+      await expect(stat(dest)).rejects.toThrow(/ENOENT/);
+    });
   });
 
   test('refuses an existing DEST, even an empty one, and leaves it alone', async () => {

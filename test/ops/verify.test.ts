@@ -1,8 +1,9 @@
 /** `tcsync verify`: a sound data directory passes; each kind of damage is named; leftovers are harmless and repairable. */
-import { readdir, readFile, rm, truncate, unlink, writeFile, copyFile, mkdir } from 'node:fs/promises';
+import { cp, link, readdir, readFile, rm, stat, truncate, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { newVersionId, type VersionId } from '../../src/index.js';
+import { encodeVersion } from '../../src/storage/file/version-file.js';
 import { buildFixture, copyDir, runCli, tempDir, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
@@ -38,6 +39,10 @@ async function verifyJson(dataDir: string, ...flags: string[]) {
 }
 
 const versionsDir = (dataDir: string, client: string) => path.join(dataDir, client, 'versions');
+
+/** A whole version file's bytes. */
+const versionBytes = (versionId: VersionId, parentVersionId: VersionId, segment: string) =>
+  Buffer.concat(encodeVersion({ versionId, parentVersionId, historySegment: Buffer.from(segment) }));
 
 test('a sound data directory exits 0 with a one-line summary', async () => {
   const result = await runCli('verify', ['--data-dir', template]);
@@ -116,16 +121,25 @@ describe('damage is named precisely, with a non-zero exit', () => {
       message: () => /^a name the format does not define$/,
     },
     {
-      name: 'a .child that is not the same inode as its .version',
+      name: 'a .child that is not the same inode as its .version, and holds other bytes',
       damage: async (d) => {
         const child = path.join(versionsDir(d, fx.plain), `${fx.plainVersions[0]}.child`);
-        await copyFile(child, `${child}.tmp`);
+        // A whole version of the same ids, so that only the difference from the .version is wrong.
         await unlink(child);
-        await copyFile(`${child}.tmp`, child);
-        await unlink(`${child}.tmp`);
+        await writeFile(child, versionBytes(fx.plainVersions[1] as VersionId, fx.plainVersions[0] as VersionId, 'another segment'));
       },
       file: () => `${fx.plain}/versions/${fx.plainVersions[0]}.child`,
-      message: () => new RegExp(`^is not the same file \\(inode\\) as ${fx.plainVersions[1]}\\.version$`),
+      message: () => new RegExp(`^differs from ${fx.plainVersions[1]}\\.version \\(neither the same file nor the same bytes\\)$`),
+    },
+    {
+      name: 'a torn version file with a second link (not what a crash mid-write leaves)',
+      damage: async (d) => {
+        const torn = path.join(versionsDir(d, fx.plain), `${newVersionId()}.version`);
+        await writeFile(torn, '{"versionId":"');
+        await link(torn, `${d}-extra-link`);
+      },
+      file: () => `${fx.plain}/versions/`,
+      message: () => /^no header line \(with 2 links, not the leftover of a crash mid-write\)$/,
     },
     {
       name: 'client.json that is not JSON',
@@ -191,9 +205,9 @@ describe('leftovers of interrupted transactions', () => {
   test('are harmless (exit 0), and --repair removes them or completes pending links', async () => {
     const dataDir = freshCopy();
     const plainVersions = versionsDir(dataDir, fx.plain);
-    // An uncommitted version: written, never linked (even torn: it is never read).
+    // An uncommitted version: written whole on top of the latest, never linked.
     const stray: VersionId = newVersionId();
-    await writeFile(path.join(plainVersions, `${stray}.version`), '{"versionId":"torn');
+    await writeFile(path.join(plainVersions, `${stray}.version`), versionBytes(stray, fx.plainVersions[2] as VersionId, 'never committed'));
     // A superseded snapshot blob, a temporary client.json, a half-created client.
     await writeFile(path.join(dataDir, fx.withSnapshot, 'snapshot-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee.bin'), 'old');
     await writeFile(path.join(dataDir, fx.plain, 'client.json.42'), '');
@@ -236,7 +250,83 @@ describe('leftovers of interrupted transactions', () => {
     const result = await runCli('verify', ['--data-dir', dataDir]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`harmless ${fx.plain}/client.json.7: a temporary file of an interrupted client.json rewrite\n`);
-    expect(result.stdout).toMatch(/^sound: .*; 1 harmless leftover \(verify --repair removes them\)/m);
+    expect(result.stdout).toMatch(/^sound: .*; 1 harmless finding \(verify --repair fixes them\)/m);
+  });
+
+  test('a torn version file with one link (a crash mid-write) is harmless, and --repair removes it', async () => {
+    const dataDir = freshCopy();
+    const empty = path.join(versionsDir(dataDir, fx.plain), `${newVersionId()}.version`);
+    const halfHeader = path.join(versionsDir(dataDir, fx.withSnapshot), `${newVersionId()}.version`);
+    await writeFile(empty, '');
+    await writeFile(halfHeader, '{"versionId":"');
+
+    const before = await verifyJson(dataDir);
+    expect(before.code).toBe(0);
+    expect(before.report.findings.map(({ file, severity, message }) => ({ file, severity, message })).sort((a, b) => a.file.localeCompare(b.file))).toEqual(
+      [empty, halfHeader]
+        .map((file) => ({ file: path.relative(dataDir, file), severity: 'harmless', message: 'a torn uncommitted version: the leftover of a crash mid-write' }))
+        .sort((a, b) => a.file.localeCompare(b.file)),
+    );
+
+    expect((await verifyJson(dataDir, '--repair')).report.findings.every((f) => f.repaired)).toBe(true);
+    await expect(stat(empty)).rejects.toThrow(/ENOENT/);
+    await expect(stat(halfHeader)).rejects.toThrow(/ENOENT/);
+    expect((await verifyJson(dataDir)).report.findings).toEqual([]);
+  });
+});
+
+describe('a copy that did not keep hard links (cp -r, fs.cp)', () => {
+  test('is sound with harmless findings; --repair re-links each .child to its .version', async () => {
+    const dataDir = path.join(root.dir, `copy-${++copies}`);
+    await cp(template, dataDir, { recursive: true });
+    const children = async () =>
+      (await Promise.all([fx.withSnapshot, fx.plain, fx.startsMidway].map(async (client) =>
+        (await readdir(versionsDir(dataDir, client))).filter((n) => n.endsWith('.child')).map((n) => path.join(client, 'versions', n)),
+      ))).flat().sort();
+    const links = await children();
+    // 5 + 3 + 2 versions, each linked from its parent.
+    expect(links).toHaveLength(10);
+    expect((await stat(path.join(dataDir, links[0] as string))).nlink).toBe(1);
+
+    const before = await verifyJson(dataDir);
+    expect(before.code).toBe(0);
+    expect(before.report).toMatchObject({ sound: true, clients: 3, versions: 10 });
+    expect(before.report.findings.map((f) => f.file).sort()).toEqual(links);
+    for (const f of before.report.findings) {
+      expect(f.severity).toBe('harmless');
+      expect(f.message).toMatch(/^the same bytes as [0-9a-f-]{36}\.version, but not hard-linked to it \(e\.g\. copied without keeping hard links\)$/);
+    }
+
+    const repaired = await verifyJson(dataDir, '--repair');
+    expect(repaired.code).toBe(0);
+    expect(repaired.report.findings.every((f) => f.repaired)).toBe(true);
+    expect(await children()).toEqual(links);
+    for (const child of links) {
+      const st = await stat(path.join(dataDir, child));
+      expect(st.nlink).toBe(2);
+      const version = (await readFile(path.join(dataDir, child))).subarray(0, 200).toString('utf8').match(/"versionId":"([^"]+)"/)?.[1];
+      expect((await stat(path.join(dataDir, path.dirname(child), `${version}.version`))).ino).toBe(st.ino);
+    }
+    // No temporary link is left behind.
+    for (const client of [fx.withSnapshot, fx.plain, fx.startsMidway]) {
+      expect((await readdir(versionsDir(dataDir, client))).every((n) => /\.(version|child)$/.test(n))).toBe(true);
+    }
+
+    const after = await runCli('verify', ['--data-dir', dataDir]);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/^sound: 3 clients, 10 versions, [\d.]+ KiB \([\d.]+ s\)\n$/);
+  });
+
+  test('a temporary link left by an interrupted --repair is harmless, and removed', async () => {
+    const dataDir = freshCopy();
+    const child = path.join(versionsDir(dataDir, fx.plain), `${fx.plainVersions[0]}.child`);
+    await link(child, `${child}.12345`);
+    const { code, report } = await verifyJson(dataDir, '--repair');
+    expect(code).toBe(0);
+    expect(report.findings).toEqual([
+      { severity: 'harmless', client: fx.plain, file: path.relative(dataDir, `${child}.12345`), message: 'a temporary link of an interrupted verify --repair', repaired: true },
+    ]);
+    await expect(stat(`${child}.12345`)).rejects.toThrow(/ENOENT/);
   });
 });
 
