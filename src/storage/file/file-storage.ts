@@ -17,7 +17,8 @@
  * transaction that loads client.json.
  *
  * Uncommitted leftovers are ignored by construction: a `.version` file counts only when its
- * parent's `.child` link is the same inode, a snapshot blob only when client.json names it, and
+ * parent's `.child` names it (normally the same inode; compared by content, so a copy that did
+ * not keep hard links still works), a snapshot blob only when client.json names it, and
  * write-file-atomic's temporary files are never read.
  */
 import { link, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
