@@ -9,7 +9,7 @@ import type { GraphqlContext } from '../context.js';
 import { userError } from '../errors.js';
 
 /** Root fields that need the admin token, by operation type. */
-export const ADMIN_FIELDS: Readonly<Record<string, ReadonlySet<string>>> = Object.freeze({
+const ADMIN_FIELDS: Readonly<Record<string, ReadonlySet<string>>> = Object.freeze({
   query: new Set(['clients']),
   mutation: new Set(['deleteClient', 'liftTombstone']),
 });
