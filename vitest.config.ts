@@ -1,6 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // graphql ships index.js and index.mjs without an exports map: Node (and so yoga) loads
+    // index.js, Vite would pick index.mjs, and two copies fail each other's instanceof checks.
+    alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,

@@ -4,7 +4,7 @@
  * {@link userError}; everything else is masked to INTERNAL_SERVER_ERROR with no message, stack
  * or file path, and logged here.
  */
-import { GraphQLError } from './graphql-js.js';
+import { GraphQLError } from 'graphql';
 import { maskError as yogaMaskError } from 'graphql-yoga';
 import { TcsyncError, type ErrorCode } from '../errors.js';
 import type { GraphqlLogger } from './logger.js';

@@ -5,7 +5,7 @@
  * then are variables known.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError } from './graphql-js.js';
+import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 export const LIMITS = Object.freeze({

@@ -2,7 +2,7 @@
  * The schema's custom scalars. Input that does not fit is refused with BAD_USER_INPUT, never
  * repaired: a lenient Base64 decoder would store different bytes than the caller meant.
  */
-import { GraphQLScalarType, Kind, type ValueNode } from './graphql-js.js';
+import { GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { canonicalUuid } from '../ids.js';
 import { userError } from './errors.js';
 

@@ -3,7 +3,7 @@
  * operation is refused before any field runs, so a mutation that also selects an admin field
  * has no side effect, and the answer is FORBIDDEN with `data: null`.
  */
-import { getOperationAST, Kind, type DocumentNode, type SelectionSetNode } from '../graphql-js.js';
+import { getOperationAST, Kind, type DocumentNode, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GraphqlContext } from '../context.js';
 import { userError } from '../errors.js';
