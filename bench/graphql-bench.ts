@@ -17,7 +17,6 @@ import {
   FileStorage,
   InMemoryStorage,
   NIL_VERSION_ID,
-  newVersionId,
   parseClientId,
   SyncService,
   withTxn,
@@ -25,6 +24,7 @@ import {
   type Storage,
   type VersionId,
 } from '../dist/index.js';
+import { clientWithHistory } from './fixtures.js';
 import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
 
 const SEGMENT = new Uint8Array(1024).fill(42);
@@ -130,21 +130,6 @@ async function addRates(ways: readonly AddStep[], requests: number): Promise<num
   return times.map((t) => 1000 / median(t));
 }
 
-/** A client with a CHAIN-version history, written in one transaction. */
-async function longClient(storage: Storage): Promise<ClientId> {
-  const clientId = parseClientId(crypto.randomUUID());
-  await withTxn(storage, clientId, async (txn) => {
-    await txn.newClient(NIL_VERSION_ID);
-    let parent = NIL_VERSION_ID;
-    for (let i = 0; i < CHAIN; i++) {
-      const id = newVersionId();
-      await txn.addVersion(id, parent, SEGMENT);
-      parent = id;
-    }
-  });
-  return clientId;
-}
-
 /** The reads a versions(first: 100) page makes, straight on storage: the latest, 100 versions, one more for hasNextPage. */
 async function storageWalkLatencies(storage: Storage, clientId: ClientId): Promise<number[]> {
   return timeEach(PAGE_READS, () =>
@@ -184,7 +169,7 @@ export async function bench(): Promise<BenchSection> {
           [`${name}: addVersion via GraphQL`, fmt.perSec(graphqlRate), `${fmt.pct(ratio)} of HTTP (target >= 70%) ${ratio >= 0.7 ? 'met' : 'MISSED'}`],
         );
         if (storage instanceof FileStorage) {
-          const clientId = await longClient(storage);
+          const clientId = await clientWithHistory(storage, CHAIN, SEGMENT);
           const times = await pageLatencies(server, clientId);
           const walk = await storageWalkLatencies(storage, clientId);
           rows.push(

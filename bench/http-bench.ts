@@ -12,7 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { AccessPolicy } from '../dist/access-policy.js';
 import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../dist/http/index.js';
-import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, SyncService, withTxn, type ClientId, type VersionId } from '../dist/index.js';
+import { FileStorage, NIL_VERSION_ID, parseClientId, SyncService, type ClientId, type VersionId } from '../dist/index.js';
+import { clientWithHistory } from './fixtures.js';
 import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
 
 const SEGMENT = new Uint8Array(1024).fill(42);
@@ -124,16 +125,7 @@ export async function bench(): Promise<BenchSection> {
     }
 
     // The walk: a chain built in one transaction, then read version by version both ways.
-    const walker = newClient();
-    await withTxn(storage, walker, async (txn) => {
-      await txn.newClient(NIL_VERSION_ID);
-      let parent = NIL_VERSION_ID;
-      for (let i = 0; i < CHAIN; i++) {
-        const id = newVersionId();
-        await txn.addVersion(id, parent, SEGMENT);
-        parent = id;
-      }
-    });
+    const walker = await clientWithHistory(storage, CHAIN, SEGMENT, newClient());
     const walk = async (step: (parent: string) => Promise<string | null>) => {
       const times: number[] = [];
       let at: string = NIL_VERSION_ID;

@@ -7,10 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, withTxn } from '../dist/index.js';
+import { FileStorage, parseClientId } from '../dist/index.js';
 import { backupDataDir } from '../dist/ops/backup.js';
 import { forEachLimit } from '../dist/ops/pool.js';
 import { verifyDataDir } from '../dist/ops/verify.js';
+import { clientWithHistory } from './fixtures.js';
 import { fmt, type BenchSection } from './report.js';
 
 const CLIENTS = Number(process.env.BENCH_OPS_CLIENTS ?? 1000);
@@ -21,17 +22,9 @@ const SEGMENT = new Uint8Array(1024).fill(42);
 async function buildDataDir(dataDir: string): Promise<void> {
   const storage = await FileStorage.open(dataDir);
   const ids = Array.from({ length: CLIENTS }, () => parseClientId(crypto.randomUUID()));
-  await forEachLimit(ids, 16, (clientId) =>
-    withTxn(storage, clientId, async (txn) => {
-      await txn.newClient(NIL_VERSION_ID);
-      let parent = NIL_VERSION_ID;
-      for (let i = 0; i < VERSIONS; i++) {
-        const id = newVersionId();
-        await txn.addVersion(id, parent, SEGMENT);
-        parent = id;
-      }
-    }),
-  );
+  await forEachLimit(ids, 16, async (clientId) => {
+    await clientWithHistory(storage, VERSIONS, SEGMENT, clientId);
+  });
   await storage.close();
 }
 

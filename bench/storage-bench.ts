@@ -8,7 +8,8 @@ import { mkdtemp, open, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, withTxn, type ClientId } from '../dist/index.js';
+import { FileStorage, newVersionId, withTxn, type ClientId } from '../dist/index.js';
+import { clientWithHistory } from './fixtures.js';
 import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
 
 const SEGMENT = new Uint8Array(1024).fill(42);
@@ -39,21 +40,6 @@ async function addOne(storage: FileStorage, clientId: ClientId): Promise<void> {
   });
 }
 
-/** A client whose history is `length` versions long, built in one transaction. */
-async function clientWithHistory(storage: FileStorage, length: number): Promise<ClientId> {
-  const clientId = parseClientId(crypto.randomUUID());
-  await withTxn(storage, clientId, async (txn) => {
-    await txn.newClient(NIL_VERSION_ID);
-    let parent = NIL_VERSION_ID;
-    for (let i = 0; i < length; i++) {
-      const id = newVersionId();
-      await txn.addVersion(id, parent, SEGMENT);
-      parent = id;
-    }
-  });
-  return clientId;
-}
-
 /** Runs `loops` sequential loops of `count` operations side by side; returns operations per second. */
 async function parallelRate(loops: number, count: number, op: (loop: number, i: number) => Promise<void>): Promise<number> {
   const start = performance.now();
@@ -71,8 +57,8 @@ export async function bench(): Promise<BenchSection> {
     await import('node:fs/promises').then((fs) => fs.mkdir(rawDir));
     const storage = await FileStorage.open(path.join(root, 'data'));
 
-    const short = await clientWithHistory(storage, 100);
-    const long = await clientWithHistory(storage, 10_000);
+    const short = await clientWithHistory(storage, 100, SEGMENT);
+    const long = await clientWithHistory(storage, 10_000, SEGMENT);
 
     // Interleave the measured loops in rounds so that disk noise hits all of them alike.
     const raw: number[] = [];
@@ -91,7 +77,7 @@ export async function bench(): Promise<BenchSection> {
       await import('node:fs/promises').then((fs) => fs.mkdir(d));
       return d;
     }));
-    const parallelClients = await Promise.all(Array.from({ length: PARALLEL }, () => clientWithHistory(storage, 1)));
+    const parallelClients = await Promise.all(Array.from({ length: PARALLEL }, () => clientWithHistory(storage, 1, SEGMENT)));
     const perLoop = Math.max(25, Math.floor(COMMITS / PARALLEL));
     const rawParallel = await parallelRate(PARALLEL, perLoop, (loop, i) => rawCommit(parallelRawDirs[loop]!, 100_000 + i));
     const storageParallel = await parallelRate(PARALLEL, perLoop, (loop) => addOne(storage, parallelClients[loop]!));

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LIMITS } from '../../src/graphql/limits.js';
 import { expectData, expectErrorCode } from './support/expect-error.js';
-import { ADMIN_TOKEN, startGraphqlServer, type TestServer } from './support/graphql-server.js';
+import { startGraphqlServer, type TestServer } from './support/graphql-server.js';
 import { ADD_VERSION, NIL, newClientId } from './support/ops.js';
 
 let server: TestServer;

@@ -13,7 +13,7 @@ import { FileStorage } from '../../src/storage/file/file-storage.js';
 import { InMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { StorageTxn } from '../../src/storage/storage.js';
 import { httpRequest } from '../support/http-request.js';
-import { HISTORY_SEGMENT, NIL, ProtocolClient } from '../support/protocol-client.js';
+import { NIL, ProtocolClient } from '../support/protocol-client.js';
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
