@@ -5,7 +5,10 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 export const CACHE_CONTROL = 'no-store, max-age=0';
 
 export function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders = {}, body?: Uint8Array | string): void {
-  res.writeHead(status, headers);
+  // An explicit length lets Node send headers and body in one write; without it, writeHead
+  // commits to chunked framing and the terminating chunk costs another write.
+  const length = body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  res.writeHead(status, { ...headers, 'Content-Length': length });
   res.end(body);
 }
 

@@ -58,11 +58,15 @@ interface Lease {
   unlock: () => Promise<void>;
   lost: unknown;
   idle: NodeJS.Timeout | null;
+  /** When the want marker was last looked at (ms since the epoch). */
+  wantCheckedAt: number;
 }
 
 /** Waiters poll this often; a want marker older than a few polls belongs to nobody. */
 const POLL_MS = 20;
 const WANT_FRESH_MS = 3 * POLL_MS;
+/** Waiters touch the marker every poll, so looking more often than this would find nothing new. */
+const WANT_CHECK_MS = POLL_MS / 2;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -135,7 +139,7 @@ export class ClientLocks {
     this.#yieldUntil.delete(clientId);
     const deadline = Date.now() + this.#waitMs;
     for (;;) {
-      const lease: Lease = { id: this.#nextLeaseId++, unlock: async () => undefined, lost: null, idle: null };
+      const lease: Lease = { id: this.#nextLeaseId++, unlock: async () => undefined, lost: null, idle: null, wantCheckedAt: Date.now() };
       try {
         lease.unlock = await lockfile.lock(file, {
           realpath: false,
@@ -167,7 +171,7 @@ export class ClientLocks {
       if (this.#leases.get(clientId) === lease) this.#leases.delete(clientId);
       return;
     }
-    if (await this.#isWanted(clientId)) {
+    if (await this.#isWanted(clientId, lease)) {
       await this.#drop(clientId, lease);
       this.#yieldUntil.set(clientId, Date.now() + 2 * POLL_MS);
       return;
@@ -197,7 +201,10 @@ export class ClientLocks {
     }
   }
 
-  async #isWanted(clientId: ClientId): Promise<boolean> {
+  async #isWanted(clientId: ClientId, lease: Lease): Promise<boolean> {
+    const now = Date.now();
+    if (now - lease.wantCheckedAt < WANT_CHECK_MS) return false;
+    lease.wantCheckedAt = now;
     try {
       const st = await stat(`${lockPath(this.#dataDir, clientId)}.want`);
       return st.mtimeMs > Date.now() - WANT_FRESH_MS;
