@@ -32,15 +32,19 @@ export type ErrorCode =
   /** Reading or writing storage failed. */
   | 'STORAGE_IO';
 
-export class TcsyncError extends Error {
-  readonly code: ErrorCode;
+/** An error that carries a code from a closed set, so callers branch on codes, never on messages. */
+export class CodedError<C extends string> extends Error {
+  readonly code: C;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'TcsyncError';
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+/** A fault of the storage, sync or id layers. */
+export class TcsyncError extends CodedError<ErrorCode> {}
 
 export function isTcsyncError(err: unknown, code?: ErrorCode): err is TcsyncError {
   return err instanceof TcsyncError && (code === undefined || err.code === code);

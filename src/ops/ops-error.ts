@@ -2,6 +2,8 @@
  * Faults of the operations commands that the storage's error codes do not describe. Damage found
  * by verify is not an error: it is a list of findings in the report.
  */
+import { CodedError } from '../errors.js';
+
 export type OpsErrorCode =
   /** The directory to verify or back up does not exist or holds no format.json. */
   | 'NOT_A_DATA_DIR'
@@ -12,12 +14,4 @@ export type OpsErrorCode =
   /** The copy did not verify; it was removed and DEST was not created. */
   | 'BACKUP_UNSOUND';
 
-export class OpsError extends Error {
-  readonly code: OpsErrorCode;
-
-  constructor(code: OpsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'OpsError';
-    this.code = code;
-  }
-}
+export class OpsError extends CodedError<OpsErrorCode> {}
