@@ -18,23 +18,24 @@ export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 /** The parent of the first version, and the latest version of an empty client. */
 export const NIL_VERSION_ID = NIL_UUID as VersionId;
 
-const HYPHENATED = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SIMPLE = /^[0-9a-f]{32}$/;
+const HYPHENATED = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const SIMPLE = /^[0-9a-fA-F]{32}$/;
+const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The canonical form of `input`, or null when it is not a UUID in a spelling the reference
- * accepts: hyphenated, simple (32 hex digits), braced `{...}` or `urn:uuid:...`, any case.
+ * The canonical form of `input`, or null when it is not a UUID in a spelling the reference's
+ * parser (Rust's `uuid::Uuid::parse_str`) accepts: 32 hex digits, or the hyphenated form alone,
+ * in braces `{...}` or after a lower-case `urn:uuid:`; hex digits in either case.
  */
 export function canonicalUuid(input: string): string | null {
-  if (input.length > 45) return null;
-  let s = input.toLowerCase();
-  if (s.startsWith('urn:uuid:')) s = s.slice('urn:uuid:'.length);
-  else if (s.startsWith('{') && s.endsWith('}')) s = s.slice(1, -1);
-  if (HYPHENATED.test(s)) return s;
-  if (SIMPLE.test(s)) {
+  if (SIMPLE.test(input)) {
+    const s = input.toLowerCase();
     return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
   }
-  return null;
+  let hyphenated = input;
+  if (input.startsWith('urn:uuid:')) hyphenated = input.slice('urn:uuid:'.length);
+  else if (input.startsWith('{') && input.endsWith('}')) hyphenated = input.slice(1, -1);
+  return HYPHENATED.test(hyphenated) ? hyphenated.toLowerCase() : null;
 }
 
 function parseUuid(input: unknown, what: string): string {
@@ -57,7 +58,7 @@ export function parseVersionId(input: unknown): VersionId {
 
 /** True when `s` is already canonical: the only form allowed in file names and metadata. */
 export function isCanonicalUuid(s: string): boolean {
-  return HYPHENATED.test(s);
+  return CANONICAL.test(s);
 }
 
 /** A fresh random version id. */

@@ -40,6 +40,11 @@ export class HttpServer {
     // Once closing, every answer says so, so that keep-alive clients do not send another request.
     const listener: RequestListener = (req, res) => {
       if (httpServer.#closing !== null) res.setHeader('Connection', 'close');
+      // A request in flight when close() began leaves a keep-alive connection behind that would
+      // hold the server open until it times out: close it as soon as it falls idle.
+      res.once('finish', () => {
+        if (httpServer.#closing !== null) setImmediate(() => httpServer.#servers.forEach((s) => s.closeIdleConnections()));
+      });
       handler(req, res);
     };
     try {

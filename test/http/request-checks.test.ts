@@ -99,7 +99,7 @@ describe('client ids', () => {
     `{${base}}`,
     base.replaceAll('-', ''),
     `urn:uuid:${base}`,
-    `URN:UUID:${base.toUpperCase()}`,
+    `urn:uuid:${base.toUpperCase()}`,
   ];
 
   it.each(spellings)('treats X-Client-Id %s as the canonical client', async (spelling) => {
@@ -128,6 +128,8 @@ describe('client ids', () => {
     ['too short', base.slice(0, 35)],
     ['not hex', 'g'.repeat(32)],
     ['with spaces inside', `${base.slice(0, 8)} ${base.slice(9)}`],
+    ['braced without hyphens (the reference refuses it too)', `{${base.replaceAll('-', '')}}`],
+    ['an upper-case urn prefix (the reference refuses it too)', `URN:UUID:${base}`],
   ])('refuses an X-Client-Id that is %s: 400 on every endpoint', async (_, id) => {
     const headers: Record<string, string> = id === undefined ? {} : { 'X-Client-Id': id };
     const answers = await Promise.all([
