@@ -45,7 +45,10 @@ export function useArmorLimits(): Plugin {
   }) as Plugin;
 }
 
-// armor's errors carry no code; callers tell refusals apart by `extensions.code`.
+// armor's errors carry no code; callers tell refusals apart by `extensions.code`. Its messages
+// start with "Syntax Error: " (armor raises them as parse errors), which misleads: the query is
+// well-formed, only over a limit.
 function tagBadUserInput(_context: unknown, error: GraphQLError): void {
   (error as { extensions: Record<string, unknown> }).extensions = { ...error.extensions, code: 'BAD_USER_INPUT' };
+  error.message = error.message.replace(/^Syntax Error: /, '');
 }
