@@ -8,6 +8,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The JSON report lets .ci/run close with a plain "N passed, N failed" line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Child-process and crash tests spawn their own processes; two workers keep a
