@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { backupDataDir } from '../ops/backup.js';
 import { progressBar, type Progress } from '../ops/progress.js';
 import { formatBytes, summaryLine } from '../ops/verify-report.js';
+import { reportUsage } from './usage-error.js';
 
 const USAGE = `usage: tcsync backup [--data-dir DIR] DEST
   --data-dir DIR  the data directory (env DATA_DIR; default ./data)
@@ -25,8 +26,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     }));
   } catch (err) {
-    process.stderr.write(`tcsync backup: ${(err as Error).message}\nTry 'tcsync backup --help'.\n`);
-    return 2;
+    return reportUsage('backup', (err as Error).message);
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -34,8 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [dest, ...extra] = positionals;
   if (dest === undefined || extra.length > 0) {
-    process.stderr.write(`tcsync backup: ${dest === undefined ? 'DEST is missing' : `unexpected argument ${extra[0]}`}\nTry 'tcsync backup --help'.\n`);
-    return 2;
+    return reportUsage('backup', dest === undefined ? 'DEST is missing' : `unexpected argument ${extra[0]}`);
   }
   // An empty DATA_DIR counts as unset, as for serve.
   const dataDir = values['data-dir'] ?? (process.env.DATA_DIR || './data');

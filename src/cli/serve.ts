@@ -8,7 +8,7 @@ import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } fr
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
-import { UsageError } from './usage-error.js';
+import { reportUsage, UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<number> {
   let config: ServeConfig;
@@ -21,8 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     config = args.config;
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`tcsync serve: ${err.message}\nTry 'tcsync serve --help'.\n`);
-    return 2;
+    return reportUsage('serve', err.message);
   }
 
   // stdout carries only the "listening on" lines, for whoever started us; logs go to stderr.

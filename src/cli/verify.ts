@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { progressBar } from '../ops/progress.js';
 import { findingLines, reportJson, summaryLine } from '../ops/verify-report.js';
 import { verifyDataDir } from '../ops/verify.js';
+import { reportUsage } from './usage-error.js';
 
 const USAGE = `usage: tcsync verify [--data-dir DIR] [--json] [--repair]
   --data-dir DIR  the data directory (env DATA_DIR; default ./data)
@@ -28,8 +29,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     }));
   } catch (err) {
-    process.stderr.write(`tcsync verify: ${(err as Error).message}\nTry 'tcsync verify --help'.\n`);
-    return 2;
+    return reportUsage('verify', (err as Error).message);
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
