@@ -5,14 +5,13 @@
  * lists it as a pending link, a snapshot blob only when client.json names it; temporary files
  * never count.
  */
-import { randomInt } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
 import { TcsyncError } from '../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../ids.js';
 import { parseMeta, type ClientMeta } from '../storage/file/client-meta.js';
-import { CHILD_SUFFIX, CLIENT_META, ClientPaths, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../storage/file/layout.js';
+import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../storage/file/layout.js';
 
 export interface IndexedFile {
   readonly path: string;
@@ -40,24 +39,12 @@ export interface ClientIndex {
   readonly snapshotBlobs: readonly IndexedFile[];
   /** write-file-atomic's temporary files `client.json.<number>`: leftovers of an interrupted rewrite. */
   readonly metaTemps: readonly IndexedFile[];
-  /** `versions/<parent>.child.<number>`: temporary links of an interrupted `verify --repair` (relinkTempPath). */
+  /** `versions/<parent>.child.<number>`: temporary links of an interrupted `verify --repair` (tempPathOf). */
   readonly relinkTemps: readonly IndexedFile[];
   /** Entries whose name or type the format does not define. */
   readonly unknown: ReadonlyArray<{ readonly path: string; readonly what: string }>;
 }
 
-/** write-file-atomic names its temporary file `<target>.<uint32>`. */
-export function isTempOf(name: string, target: string): boolean {
-  return name.startsWith(target + '.') && /^\d+$/.test(name.slice(target.length + 1));
-}
-
-/**
- * The temporary name through which `verify --repair` replaces `file` by a hard link (link, then
- * rename over it), named like write-file-atomic's so that a crash's leftover is recognised.
- */
-export function relinkTempPath(file: string): string {
-  return `${file}.${randomInt(2 ** 32)}`;
-}
 
 function isRelinkTemp(name: string): boolean {
   const target = name.slice(0, name.lastIndexOf('.'));

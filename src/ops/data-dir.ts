@@ -7,8 +7,7 @@ import path from 'node:path';
 import { isCanonicalUuid, type ClientId } from '../ids.js';
 import { isErrno } from '../storage/file/durable-fs.js';
 import { FileStorage, type FileStorageOptions } from '../storage/file/file-storage.js';
-import { FORMAT_FILE, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from '../storage/file/layout.js';
-import { isTempOf } from './client-index.js';
+import { FORMAT_FILE, isTempOf, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from '../storage/file/layout.js';
 import { Findings } from './finding.js';
 import { OpsError } from './ops-error.js';
 

@@ -2,12 +2,12 @@
 import { link, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, isErrno } from '../storage/file/durable-fs.js';
-import { relinkTempPath } from './client-index.js';
+import { tempPathOf } from '../storage/file/layout.js';
 import type { Repair } from './finding.js';
 
 /** Replaces `file` by a hard link to `existing`; the rename is atomic, so `file` never goes missing. */
 async function relink(existing: string, file: string): Promise<void> {
-  const temp = relinkTempPath(file);
+  const temp = tempPathOf(file);
   await link(existing, temp);
   try {
     await rename(temp, file);

@@ -228,6 +228,27 @@ describe('hostile input and bad state', () => {
     expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
   });
 
+  it('many openers of one fresh data directory at once all succeed and leave one format file', async () => {
+    // Two servers started together on a new directory raced here: one saw the other's
+    // half-written format file and refused the directory as foreign.
+    for (let round = 0; round < 10; round++) {
+      const fresh = path.join(dir, `fresh-${round}`);
+      const opened = await Promise.all(Array.from({ length: 8 }, () => FileStorage.open(fresh)));
+      await Promise.all(opened.map((s) => s.close()));
+      expect((await readdir(fresh)).sort()).toEqual(['format.json', 'locks', 'tombstones', 'trash']);
+      expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
+    }
+  });
+
+  it('a temporary format file left by a crash mid-initialisation does not make the directory foreign', async () => {
+    const fresh = await makeTempDir();
+    await writeFile(path.join(fresh, 'format.json.1234567'), '{"format":"tc');
+    const opened = await FileStorage.open(fresh);
+    await opened.close();
+    expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
+    await removeDir(fresh);
+  });
+
   it('a transaction whose lock was lost fails at commit and commits nothing', async () => {
     await storage.close();
     storage = await FileStorage.open(dir, { staleMs: 2000 });

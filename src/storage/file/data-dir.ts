@@ -1,10 +1,10 @@
 /** Opening a data directory: creating it durably, and checking or writing its format file. */
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid } from '../../ids.js';
-import { fsyncDir, readFileOrNull, replaceFile } from './durable-fs.js';
-import { FORMAT_FILE, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from './layout.js';
+import { createFileOnce, fsyncDir, readFileOrNull } from './durable-fs.js';
+import { FORMAT_FILE, isTempOf, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from './layout.js';
 
 /** The data directory's format; a directory of a newer format is refused. */
 export const DATA_FORMAT = { format: 'tcsync', version: 1 } as const;
@@ -19,32 +19,52 @@ export async function makeDirDurably(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Checks the data directory's format file, or writes it into an empty directory. Several
+ * processes may open one fresh directory at once (two servers, a server and `tcsync verify`):
+ * the first to link its format file wins and the others read that one.
+ */
 export async function ensureFormat(dir: string): Promise<void> {
   const file = path.join(dir, FORMAT_FILE);
-  const existing = await readFileOrNull(file);
-  if (existing !== null) {
-    let found: { format?: unknown; version?: unknown };
-    try {
-      found = JSON.parse(existing.toString('utf8'));
-    } catch {
-      throw new TcsyncError('CORRUPT', `${file} is not JSON`);
+  let existing = await readFileOrNull(file);
+  if (existing === null) {
+    await refuseForeignEntries(dir);
+    if (await createFileOnce(file, JSON.stringify(DATA_FORMAT) + '\n')) {
+      await fsyncDir(dir);
+      return;
     }
-    if (found.format !== DATA_FORMAT.format || typeof found.version !== 'number') {
-      throw new TcsyncError('CORRUPT', `${file} does not describe a tcsync data directory`);
-    }
-    if (found.version > DATA_FORMAT.version) {
-      throw new TcsyncError(
-        'UNSUPPORTED_FORMAT',
-        `${dir} has data format ${found.version}; this tcsync reads format ${DATA_FORMAT.version}. Use a newer tcsync.`,
-      );
-    }
-    return;
+    existing = await readFile(file);
   }
-  const known = new Set([LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR]);
-  const foreign = (await readdir(dir)).filter((name) => !name.startsWith('.') && !known.has(name) && !isCanonicalUuid(name));
+  checkFormat(file, existing);
+}
+
+/** Refuses to initialise a directory that holds something other than a tcsync data directory's entries. */
+async function refuseForeignEntries(dir: string): Promise<void> {
+  // Another process may be initialising the same directory right now: its format file, the
+  // temporary file it is written through, and its first clients are all expected here.
+  const known = new Set([FORMAT_FILE, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR]);
+  const foreign = (await readdir(dir)).filter(
+    (name) => !name.startsWith('.') && !known.has(name) && !isTempOf(name, FORMAT_FILE) && !isCanonicalUuid(name),
+  );
   if (foreign.length > 0) {
     throw new TcsyncError('UNSUPPORTED_FORMAT', `${dir} is not empty and not a tcsync data directory (it holds ${foreign[0]})`);
   }
-  await replaceFile(file, JSON.stringify(DATA_FORMAT) + '\n');
-  await fsyncDir(dir);
+}
+
+function checkFormat(file: string, content: Buffer): void {
+  let found: { format?: unknown; version?: unknown };
+  try {
+    found = JSON.parse(content.toString('utf8'));
+  } catch {
+    throw new TcsyncError('CORRUPT', `${file} is not JSON`);
+  }
+  if (found.format !== DATA_FORMAT.format || typeof found.version !== 'number') {
+    throw new TcsyncError('CORRUPT', `${file} does not describe a tcsync data directory`);
+  }
+  if (found.version > DATA_FORMAT.version) {
+    throw new TcsyncError(
+      'UNSUPPORTED_FORMAT',
+      `${path.dirname(file)} has data format ${found.version}; this tcsync reads format ${DATA_FORMAT.version}. Use a newer tcsync.`,
+    );
+  }
 }

@@ -3,10 +3,11 @@
  * retried: after a failed fsync the kernel may report the next one clean while the data is lost
  * (Rebello et al., USENIX ATC 2020), so the commit fails instead.
  */
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { link, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import writeFileAtomic from 'write-file-atomic';
 import { TcsyncError } from '../../errors.js';
+import { tempPathOf } from './layout.js';
 
 /** Wraps an unexpected file-system error as `STORAGE_IO`, keeping the cause for logs. */
 export function ioError(what: string, err: unknown): TcsyncError {
@@ -52,6 +53,25 @@ export async function writeNewFile(file: string, chunks: readonly Uint8Array[]):
  */
 export async function replaceFile(file: string, content: string): Promise<void> {
   await writeFileAtomic(file, content, { fsync: true });
+}
+
+/**
+ * Creates `file` with `content` unless it already exists, and says whether it did. The content is
+ * written and fsync'd under a temporary name first and then linked (link(2) never replaces a
+ * name), so a concurrent reader sees either no file or all of it. The caller fsyncs the directory.
+ */
+export async function createFileOnce(file: string, content: string): Promise<boolean> {
+  const temp = tempPathOf(file);
+  await writeNewFile(temp, [Buffer.from(content)]);
+  try {
+    await link(temp, file);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false;
+    throw err;
+  } finally {
+    await rm(temp, { force: true });
+  }
 }
 
 /** The file opened for reading, or null when it does not exist. */

@@ -11,6 +11,7 @@
  *   DATA_DIR/<client>/versions/<id>.version   a version: one JSON header line, then the segment
  *   DATA_DIR/<client>/versions/<parent>.child a hard link to the version whose parent is <parent>
  */
+import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
@@ -63,4 +64,17 @@ export function tombstonePath(dataDir: string, clientId: ClientId): string {
 
 export function lockPath(dataDir: string, clientId: ClientId): string {
   return path.join(dataDir, LOCKS_DIR, checked(clientId));
+}
+
+/**
+ * A temporary name beside `file` for writing it, named like write-file-atomic's (`<file>.<uint32>`)
+ * so that verify recognises a crash's leftover by one rule, whichever code wrote it.
+ */
+export function tempPathOf(file: string): string {
+  return `${file}.${randomInt(2 ** 32)}`;
+}
+
+/** Whether `name` is a temporary file of `target` (see tempPathOf). */
+export function isTempOf(name: string, target: string): boolean {
+  return name.startsWith(target + '.') && /^\d+$/.test(name.slice(target.length + 1));
 }
