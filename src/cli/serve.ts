@@ -2,12 +2,13 @@
  * `tcsync serve`: opens the data directory, listens, and on SIGTERM or SIGINT stops accepting,
  * lets requests in flight finish, and closes the storage (releasing every client lock).
  */
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
 import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
+import { stderrLogger } from './stderr-logger.js';
 import { reportUsage, UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,7 +26,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // stdout carries only the "listening on" lines, for whoever started us; logs go to stderr.
-  const logger = pino({ level: config.logLevel }, pino.destination({ dest: 2, sync: false }));
+  const logger = stderrLogger(config.logLevel);
+  // Listened for from the start, so that a signal during startup is a clean stop once serving.
+  const stopSignal = nextSignal(logger);
   let storage: FileStorage;
   try {
     storage = await FileStorage.open(config.dataDir);
@@ -65,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
   );
   for (const url of server.urls) process.stdout.write(`listening on ${url}\n`);
 
-  const signal = await nextSignal(logger);
+  const signal = await stopSignal;
   logger.info({ signal }, 'shutting down: finishing requests in flight');
   await server.close();
   await storage.close();
@@ -83,7 +86,6 @@ function nextSignal(logger: Logger): Promise<NodeJS.Signals> {
     };
     const hurry = (signal: NodeJS.Signals) => {
       logger.warn({ signal }, 'second signal: exiting without waiting for requests in flight');
-      logger.flush();
       process.exit(1);
     };
     process.on('SIGTERM', onSignal).on('SIGINT', onSignal);

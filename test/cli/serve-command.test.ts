@@ -85,6 +85,13 @@ describe('command line', () => {
     expect(code).toBe(1);
     expect(stderr).toContain('cannot listen');
   });
+
+  it('exits 1 with a message when the data directory cannot be created', async () => {
+    const { code, stdout, stderr } = await runCli(['serve', '--data-dir', '/proc/tcsync-cannot-exist', '--listen', '127.0.0.1:0']);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain('/proc/tcsync-cannot-exist');
+  });
 });
 
 describe('serving', () => {
@@ -200,5 +207,15 @@ describe('stopping', () => {
   it('on SIGINT exits 0', async () => {
     const server = await serve(await tempDir());
     expect(await server.stop('SIGINT')).toBe(0);
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('on %s exits 0 even when whoever read its logs has gone (stderr a broken pipe)', async (signal) => {
+    // As in `tcsync serve 2>&1 >log | head -1`: the reader of stderr exits, and the next log
+    // line, the shutdown's, meets a broken pipe. The logger once retried that write for ever.
+    const server = await serve(await tempDir(), { args: ['--log-level', 'info'] });
+    server.child.stderr?.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    const timeout = new Promise((r) => setTimeout(() => r('still running after 5 s'), 5000));
+    expect(await Promise.race([server.stop(signal), timeout])).toBe(0);
   });
 });

@@ -228,6 +228,13 @@ describe('hostile input and bad state', () => {
     expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
   });
 
+  it('a data directory that cannot be created fails at once instead of hanging', async () => {
+    // Node's recursive mkdir spins for ever on /proc/<missing>.
+    expect(await errorCode(FileStorage.open('/proc/tcsync-cannot-exist/data'))).toBe('STORAGE_IO');
+    await writeFile(path.join(dir, 'a-file'), '');
+    expect(await errorCode(FileStorage.open(path.join(dir, 'a-file', 'data')))).toBe('STORAGE_IO');
+  });
+
   it('many openers of one fresh data directory at once all succeed and leave one format file', async () => {
     // Two servers started together on a new directory raced here: one saw the other's
     // half-written format file and refused the directory as foreign.

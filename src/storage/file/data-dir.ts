@@ -3,19 +3,30 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid } from '../../ids.js';
-import { createFileOnce, fsyncDir, readFileOrNull } from './durable-fs.js';
+import { createFileOnce, fsyncDir, isErrno, readFileOrNull, statOrNull } from './durable-fs.js';
 import { FORMAT_FILE, isTempOf, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from './layout.js';
 
 /** The data directory's format; a directory of a newer format is refused. */
 export const DATA_FORMAT = { format: 'tcsync', version: 1 } as const;
 
-/** Creates `dir` and any missing parents, fsyncing each new directory's parent so the chain survives a crash. */
+/**
+ * Creates `dir` and any missing parents, fsyncing each new directory's parent so the chain
+ * survives a crash. One level at a time: Node's recursive mkdir loops for ever on some paths
+ * (`/proc/nope` keeps answering ENOENT), where this fails at once.
+ */
 export async function makeDirDurably(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  for (let made = dir; ; made = path.dirname(made)) {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); (await statOrNull(at)) === null && path.dirname(at) !== at; at = path.dirname(at)) {
+    missing.unshift(at);
+  }
+  for (const made of missing) {
+    try {
+      await mkdir(made);
+    } catch (err) {
+      // Made by someone else meanwhile (another server starting on the same path).
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
     await fsyncDir(path.dirname(made));
-    if (made === first) break;
   }
 }
 
