@@ -58,6 +58,8 @@ export class HttpServer {
           listener,
         );
         server.on('clientError', answerClientError);
+        // Without a listener Node drops a CONNECT's connection with no answer at all.
+        server.on('connect', (_req: unknown, socket: Socket) => answerRaw(socket, 400));
         httpServer.#servers.push(server);
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
@@ -110,7 +112,11 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  answerRaw(socket, err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400);
+}
+
+/** An empty answer written straight to a connection that has no ServerResponse, then closed. */
+function answerRaw(socket: Socket, status: number): void {
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nCache-Control: ${CACHE_CONTROL}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 

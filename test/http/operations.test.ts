@@ -133,6 +133,18 @@ describe('connections', () => {
     expect(received).toMatch(/^HTTP\/1\.1 400 /);
     expect(received).toContain(`Cache-Control: ${CACHE_CONTROL}\r\n`);
   });
+
+  it.each(['CONNECT / HTTP/1.1', 'CONNECT localhost:80 HTTP/1.1'])('answers %j with 400 and Cache-Control, not a dropped connection', async (line) => {
+    const received = await raw(`${line}\r\nHost: x\r\n\r\n`, /\r\n\r\n/);
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(received).toContain(`Cache-Control: ${CACHE_CONTROL}\r\n`);
+  });
+
+  it('serves a request asking to upgrade the protocol as a plain request', async () => {
+    const received = await raw('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', /\r\n\r\n[^]*\n/);
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received).toContain(`Cache-Control: ${CACHE_CONTROL}\r\n`);
+  });
 });
 
 describe('without a GraphQL handler', () => {
