@@ -81,8 +81,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (values.help) return { kind: 'help' };
 
   const fromEnv = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
-  const listen = listOf(values.listen, fromEnv('LISTEN')) ?? ['127.0.0.1:8080'];
-  const allowed = listOf(values['allow-client-id'], fromEnv('CLIENT_ID'));
+  const listen = listOf('--listen/LISTEN', values.listen, fromEnv('LISTEN')) ?? ['127.0.0.1:8080'];
+  const allowed = listOf('--allow-client-id/CLIENT_ID', values['allow-client-id'], fromEnv('CLIENT_ID'));
   const createClientsEnv = fromEnv('CREATE_CLIENTS');
   const logLevel = values['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -104,11 +104,16 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   };
 }
 
-/** Repeated flags, else the variable; each value may itself be comma-separated. Null when neither is given. */
-function listOf(flags: readonly string[] | undefined, envValue: string | undefined): string[] | null {
+/**
+ * Repeated flags, else the variable; each value may itself be comma-separated. Null when neither
+ * is given. An empty item is refused: `--allow-client-id ""` would otherwise lock every client out.
+ */
+function listOf(name: string, flags: readonly string[] | undefined, envValue: string | undefined): string[] | null {
   const raw = flags ?? (envValue === undefined ? null : [envValue]);
   if (raw === null) return null;
-  return raw.flatMap((value) => value.split(',')).map((value) => value.trim()).filter((value) => value !== '');
+  const items = raw.flatMap((value) => value.split(',')).map((value) => value.trim());
+  if (items.includes('')) throw new UsageError(`${name}: empty value in ${JSON.stringify(raw.join(','))}`);
+  return items;
 }
 
 function clientIdOption(value: string): ClientId {
@@ -127,8 +132,9 @@ function booleanOption(name: string, value: string): boolean {
 }
 
 function countOption(name: string, value: string): number {
-  const n = Number(value.trim());
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
+  // Digits only, as the reference server's u32 parsing takes them.
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n > 0xffff_ffff) {
     throw new UsageError(`${name}: expected a whole number from 0 to 4294967295, got ${JSON.stringify(value)}`);
   }
   return n;

@@ -120,6 +120,13 @@ describe('bad values', () => {
     [['--port', '8080'], /port/],
     [['stray'], /stray/],
     [['--data-dir'], /data-dir/],
+    [['--snapshot-versions', ' 5'], /--snapshot-versions/],
+    [['--snapshot-days', '7\n'], /--snapshot-days/],
+    [['--allow-client-id', ''], /--allow-client-id.*empty/],
+    [['--allow-client-id', ','], /--allow-client-id.*empty/],
+    [['--allow-client-id', `${crypto.randomUUID()},`], /--allow-client-id.*empty/],
+    [['--listen', '127.0.0.1:0', '--listen', ''], /--listen.*empty/],
+    [['--listen', '127.0.0.1:0,,127.0.0.1:0'], /--listen.*empty/],
   ])('refuses %j with a message naming the option', (argv, message) => {
     expect(() => parseServeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseServeArgs(argv, {})).toThrow(message);
@@ -130,6 +137,8 @@ describe('bad values', () => {
     [{ SNAPSHOT_DAYS: 'x' }, /SNAPSHOT_DAYS/],
     [{ CLIENT_ID: 'x' }, /CLIENT_ID/],
     [{ LISTEN: 'nowhere' }, /LISTEN/],
+    [{ CLIENT_ID: ',' }, /CLIENT_ID.*empty/],
+    [{ SNAPSHOT_VERSIONS: '5 ' }, /SNAPSHOT_VERSIONS/],
   ])('refuses the environment %j with a message naming the variable', (env, message) => {
     expect(() => parseServeArgs([], env)).toThrow(message);
   });
