@@ -11,7 +11,9 @@ import { useArmorLimits } from './limits.js';
 import { LoadBudget } from './load-budget.js';
 import { stderrLogger } from './logger.js';
 import { useAdminGuard } from './plugins/use-admin-guard.js';
+import { useGetParams } from './plugins/use-get-params.js';
 import { useJsonPostsOnly } from './plugins/use-json-posts-only.js';
+import { useNestingLimit } from './plugins/use-nesting-limit.js';
 import { useNoStore } from './plugins/use-no-store.js';
 import { createResolvers } from './resolvers/index.js';
 import { readSchemaSource } from './schema-source.js';
@@ -45,6 +47,7 @@ export function createGraphqlYoga(deps: GraphqlDeps): GraphqlYoga {
     maxRequestBodySize: false,
     // Faults are logged by the mask, with client ids left out; yoga's own logging would not.
     logging: false,
-    plugins: [useJsonPostsOnly(), useNoStore(), useArmorLimits(), useAdminGuard()],
+    // useNestingLimit refuses a document in onParse, before any parser (armor's included) runs on it.
+    plugins: [useJsonPostsOnly(), useGetParams(), useNoStore(), useNestingLimit(), useArmorLimits(), useAdminGuard()],
   });
 }

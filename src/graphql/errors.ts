@@ -11,6 +11,7 @@ import type { GraphqlLogger } from './logger.js';
 
 /** The values of `extensions.code` in tcsync's GraphQL errors. */
 export type GraphqlErrorCode =
+  | 'BAD_REQUEST'
   | 'BAD_USER_INPUT'
   | 'NOT_FOUND'
   | 'CONFLICT'
@@ -21,6 +22,14 @@ export type GraphqlErrorCode =
 /** A refusal the caller caused and may see, with its code. */
 export function userError(code: GraphqlErrorCode, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code } });
+}
+
+/**
+ * A request that is not GraphQL over HTTP at all (its parameters do not parse): HTTP 400 with
+ * code BAD_REQUEST, as yoga answers a POST body that is not JSON.
+ */
+export function badRequest(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
 }
 
 interface PublicFault {

@@ -1,7 +1,8 @@
 /**
  * Limits against abusive requests, in one place so docs/graphql-limits.md can state them. The
- * static ones (tokens, depth, aliases, directives, cost) are checked before anything runs, by
- * graphql-armor; the page sizes and the per-request load budget while resolving, because only
+ * nesting is checked before the document is parsed (plugins/use-nesting-limit.ts); the other
+ * static ones (tokens, depth, aliases, directives, cost) before anything runs, by graphql-armor;
+ * the page sizes and the per-request load budget while resolving, because only
  * then are variables known.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
@@ -13,6 +14,11 @@ export const LIMITS = Object.freeze({
   maxBodyBytes: 16 * 1024 * 1024,
   /** Tokens in one document. GraphiQL's introspection query needs about 300. */
   maxTokens: 2000,
+  /**
+   * Nesting of brackets, braces and parentheses in a document, checked before it is parsed:
+   * graphql's parser recurses once per level. GraphiQL's introspection query nests 10.
+   */
+  maxNesting: 32,
   /** Nesting of selections; `clients > edges > node > versions > edges > node > id` is 7. */
   maxDepth: 10,
   /** Aliased fields per operation: aliases multiply work without multiplying tokens much. */

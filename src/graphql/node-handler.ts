@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GraphqlYoga } from './create-graphql-yoga.js';
 import { LIMITS } from './limits.js';
-import { isJsonPost } from './plugins/use-json-posts-only.js';
+import { isJsonPost, JSON_MEDIA_TYPE } from './plugins/use-json-posts-only.js';
 import { NO_STORE } from './plugins/use-no-store.js';
 import { readCappedBody } from './read-capped-body.js';
 
@@ -21,8 +21,9 @@ export function createNodeHandler(yoga: GraphqlYoga): GraphqlHandler {
   return async (req, res) => {
     const method = req.method ?? 'GET';
     let body: Buffer | undefined;
+    const jsonPost = isJsonPost(method, req.headers['content-type']);
     // Only a JSON POST is parsed; yoga refuses anything else without needing its body.
-    if (isJsonPost(method, req.headers['content-type'])) {
+    if (jsonPost) {
       let read: Buffer | 'too-large';
       try {
         read = await readCappedBody(req, LIMITS.maxBodyBytes);
@@ -43,7 +44,7 @@ export function createNodeHandler(yoga: GraphqlYoga): GraphqlHandler {
     // yoga routes on the path alone; a fixed origin keeps a hostile Host header out of URL parsing.
     const response = await yoga.fetch(new URL(req.url ?? '/', 'http://localhost'), {
       method,
-      headers: headersOf(req),
+      headers: headersOf(req, jsonPost),
       ...(body === undefined ? {} : { body }),
     });
     res.statusCode = response.status;
@@ -52,8 +53,16 @@ export function createNodeHandler(yoga: GraphqlYoga): GraphqlHandler {
   };
 }
 
-function headersOf(req: IncomingMessage): [string, string][] {
+/**
+ * The request's headers for yoga; a JSON POST's Content-Type in the one spelling yoga's parser
+ * matches (it compares case-sensitively). Its parameters go: yoga reads JSON as UTF-8 regardless.
+ */
+function headersOf(req: IncomingMessage, jsonPost: boolean): [string, string][] {
   const headers: [string, string][] = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string]);
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] as string;
+    const isContentType = jsonPost && name.toLowerCase() === 'content-type';
+    headers.push([name, isContentType ? JSON_MEDIA_TYPE : (req.rawHeaders[i + 1] as string)]);
+  }
   return headers;
 }

@@ -20,12 +20,23 @@ const post = (body: BodyInit, headers: Record<string, string>) => fetch(server.u
 
 describe('POST', () => {
   test.each([
-    ['application/json', 200],
-    ['application/json; charset=utf-8', 200],
-  ])('with Content-Type %s is served', async (contentType, status) => {
+    'application/json',
+    'application/json; charset=utf-8',
+    // Media types are case-insensitive (RFC 9110); yoga's parser is not, the handler spells it for it.
+    'APPLICATION/JSON',
+    'Application/Json; charset=utf-8',
+    'application/json ; charset=UTF-8',
+  ])('with Content-Type %s is served', async (contentType) => {
     const res = await post(JSON.stringify({ query: QUERY }), { 'content-type': contentType });
-    expect(res.status).toBe(status);
+    expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/(graphql-response\+)?json/);
+    expect((await res.json()).data.server.version).toEqual(expect.any(String));
+  });
+
+  test('a mutation with an upper-case JSON Content-Type runs', async () => {
+    const id = newClientId();
+    const res = await post(JSON.stringify({ query: `mutation { createClient(id: "${id}") { id } }` }), { 'content-type': 'APPLICATION/JSON' });
+    expect((await res.json()).data.createClient.id).toBe(id);
   });
 
   test.each([
@@ -35,8 +46,9 @@ describe('POST', () => {
     ['application/graphql', QUERY],
     ['application/graphql+json', JSON.stringify({ query: QUERY })],
     ['application/jsonx', JSON.stringify({ query: QUERY })],
-    // Compared case-sensitively, like yoga's parser and the sync protocol's content types.
-    ['Application/JSON', JSON.stringify({ query: QUERY })],
+    ['TEXT/PLAIN', JSON.stringify({ query: QUERY })],
+    ['Application/X-WWW-Form-Urlencoded', `query=${encodeURIComponent(QUERY)}`],
+    ['application/json, text/plain', JSON.stringify({ query: QUERY })],
   ])('with Content-Type %s is refused with 415', async (contentType, body) => {
     const res = await post(body, { 'content-type': contentType });
     expect(res.status).toBe(415);
@@ -66,6 +78,22 @@ describe('GET', () => {
     const res = await fetch(`${server.url}?query=${encodeURIComponent(QUERY)}`, { headers: { accept: 'application/json' } });
     expect(res.status).toBe(200);
     expect((await res.json()).data.server.version).toEqual(expect.any(String));
+  });
+
+  test.each([
+    ['variables', 'notjson'],
+    ['variables', '{'],
+    ['extensions', 'bad'],
+  ])('with %s=%s that is not JSON is 400 BAD_REQUEST, like a POST body that is not JSON', async (name, value) => {
+    const res = await fetch(`${server.url}?query=${encodeURIComponent(QUERY)}&${name}=${encodeURIComponent(value)}`, { headers: { accept: 'application/json' } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('cache-control')).toBe('no-store, max-age=0');
+    const error = (await res.json()).errors[0];
+    expect(error.extensions).toEqual({ code: 'BAD_REQUEST' });
+    expect(error.message).toContain(name);
+    const badPost = await post('{', { 'content-type': 'application/json' });
+    expect(badPost.status).toBe(400);
+    expect((await badPost.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
   });
 
   test('refuses a mutation with 405 and runs nothing', async () => {

@@ -1,6 +1,6 @@
 /**
  * Every limit of docs/graphql-limits.md: refused with BAD_USER_INPUT before anything runs
- * (tokens, depth, aliases, directives, cost) or while resolving (page sizes, load budget).
+ * (nesting, tokens, depth, aliases, directives, cost) or while resolving (page sizes, load budget).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LIMITS } from '../../src/graphql/limits.js';
@@ -69,6 +69,56 @@ describe('static limits', () => {
     const aliases = Array.from({ length: LIMITS.maxAliases + 1 }, (_, i) => `a${i}: addVersion(clientId: "${id}", parentVersionId: "${NIL}", historySegment: "AQ==") { __typename }`).join(' ');
     expectErrorCode(await server.gql(`mutation { ${aliases} }`), 'BAD_USER_INPUT');
     expect(expectData(await server.gql(`{ client(id: "${id}") { id } }`)).client).toBeNull();
+  });
+});
+
+describe('nesting', () => {
+  const nestedList = (depth: number, leaf: string) => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+  /** `{ client(id: [[…"x"…]]) { id } }`: the braces and the parenthesis nest 2 besides the lists. */
+  const clientWithListId = (depth: number) => `{ client(id: ${nestedList(depth - 2, '"x"')}) { id } }`;
+
+  test.each([
+    ['a ~4 KB argument of lists nested 2000 deep', clientWithListId(2000)],
+    ['an argument of lists nested 100,000 deep', clientWithListId(100_000)],
+    ['a variable default nested 3000 deep', `query Q($x: Int = ${nestedList(3000, '1')}) { __typename }`],
+    ['an object value nested 3000 deep', `{ client(id: ${'{a: '.repeat(3000)}1${'}'.repeat(3000)}) { id } }`],
+    ['selections nested 3000 deep', `${'{ server '.repeat(3000)}${'}'.repeat(3000)}`],
+  ])(`%s is refused before it is parsed, not a 500`, async (_what, query) => {
+    const res = await server.gql(query);
+    expect(res.status).toBe(200);
+    expect(expectErrorCode(res, 'BAD_USER_INPUT').message).toBe(`Brackets, braces and parentheses nested more than ${LIMITS.maxNesting} deep.`);
+  });
+
+  test(`nesting up to ${LIMITS.maxNesting} is parsed`, async () => {
+    const atLimit = await server.gql(clientWithListId(LIMITS.maxNesting));
+    expect(expectErrorCode(atLimit, 'BAD_USER_INPUT').message).toMatch(/UUID/);
+    expect(expectErrorCode(await server.gql(clientWithListId(LIMITS.maxNesting + 1)), 'BAD_USER_INPUT').message).toMatch(/nested/);
+  });
+
+  test('a syntax error the nesting check stops at is reported by the parser as usual', async () => {
+    const res = await server.gql(`{ client(id: ${'['.repeat(10)} "unterminated`);
+    expect(res.body.errors[0].message).toMatch(/Syntax Error: Unterminated string/);
+    expect(res.body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+
+  /** A POST whose `field` is JSON arrays nested 100,000 deep, well under the body limit. */
+  async function postDeepJson(request: Record<string, unknown>, field: 'variables' | 'extensions') {
+    const deep = nestedList(100_000, '');
+    // JSON.stringify of the nesting itself would overflow the stack, so it goes in as text.
+    const body = JSON.stringify({ ...request, [field]: { x: 'DEEP' } }).replace('"DEEP"', deep);
+    const res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return { status: res.status, headers: res.headers, body: await res.json() };
+  }
+
+  test('JSON nested 100,000 deep in variables is BAD_USER_INPUT, not a 500', async () => {
+    const res = await postDeepJson({ query: 'query($x: UUID!) { client(id: $x) { id } }' }, 'variables');
+    expect(res.status).toBe(400);
+    expect(expectErrorCode(res, 'BAD_USER_INPUT').message).toMatch(/UUID must be/);
+    expectData(await server.gql('{ __typename }'));
+  });
+
+  test('JSON nested 100,000 deep in extensions is ignored', async () => {
+    expect(expectData(await postDeepJson({ query: '{ __typename }' }, 'extensions'))).toEqual({ __typename: 'Query' });
   });
 });
 

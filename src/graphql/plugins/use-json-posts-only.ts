@@ -5,10 +5,16 @@
  */
 import type { Plugin } from 'graphql-yoga';
 
-/** True for a POST whose media type is exactly application/json (parameters allowed). */
+/** The media type yoga's JSON parser recognises, spelled the one way it compares it to. */
+export const JSON_MEDIA_TYPE = 'application/json';
+
+/**
+ * True for a POST whose media type is application/json in any case (RFC 9110: media types are
+ * case-insensitive), parameters allowed. The node handler hands yoga such a request with
+ * Content-Type JSON_MEDIA_TYPE, because yoga compares it case-sensitively.
+ */
 export function isJsonPost(method: string, contentType: string | null | undefined): boolean {
-  // Case-sensitive, as yoga's JSON parser compares it: anything it would not parse is refused.
-  return method === 'POST' && contentType?.split(';', 1)[0]?.trim() === 'application/json';
+  return method === 'POST' && contentType?.split(';', 1)[0]?.trim().toLowerCase() === JSON_MEDIA_TYPE;
 }
 
 export function useJsonPostsOnly(): Plugin {
