@@ -4,64 +4,24 @@
  * same work done on SyncService + FileStorage directly in the same run, so the ratios show what
  * HTTP adds and how far per-client locks let clients commit in parallel.
  */
-import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pino } from 'pino';
 import { AccessPolicy } from '../dist/access-policy.js';
 import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../dist/http/index.js';
 import { FileStorage, NIL_VERSION_ID, parseClientId, SyncService, type ClientId, type VersionId } from '../dist/index.js';
 import { clientWithHistory } from './fixtures.js';
+import { benchLogger, LoadClient } from './load-client.js';
 import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
 
 const SEGMENT = new Uint8Array(1024).fill(42);
+const HISTORY_SEGMENT = 'application/vnd.taskchampion.history-segment';
 const SEQUENTIAL = Number(process.env.BENCH_HTTP_REQUESTS ?? 400);
 const CLIENTS = 16;
 const PER_CLIENT = Math.max(10, Math.floor(SEQUENTIAL / 8));
 const CHAIN = 2000;
 const ROUNDS = 4;
-
-interface Answer {
-  readonly status: number;
-  readonly versionId: string | undefined;
-}
-
-function post(agent: http.Agent, port: number, clientId: string, parent: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        agent,
-        method: 'POST',
-        path: `/v1/client/add-version/${parent}`,
-        headers: { 'Content-Type': 'application/vnd.taskchampion.history-segment', 'X-Client-Id': clientId, 'Content-Length': SEGMENT.byteLength },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, versionId: res.headers['x-version-id'] as string | undefined }));
-      },
-    );
-    req.on('error', reject);
-    req.end(SEGMENT);
-  });
-}
-
-function getChild(agent: http.Agent, port: number, clientId: string, parent: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, agent, path: `/v1/client/get-child-version/${parent}`, headers: { 'X-Client-Id': clientId } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, versionId: res.headers['x-version-id'] as string | undefined }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** One client's add-versions in sequence, each on the one before; the latest stays in `state`. */
 function chainWriter(add: (parent: string) => Promise<string>) {
@@ -85,11 +45,15 @@ export async function bench(): Promise<BenchSection> {
   const metrics = new ServerMetrics();
   const sync = new SyncService(instrumentStorage(storage, metrics), { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
   const access = new AccessPolicy({ allowClientIds: null, createClients: true, adminToken: null });
-  // Request lines are written as in production (to /dev/null), so their cost is counted.
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const logger = benchLogger();
   const server = await HttpServer.listen(createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir }), [{ host: '127.0.0.1', port: 0 }]);
-  const port = Number(new URL(server.urls[0] as string).port);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const connections: LoadClient[] = [];
+  /** A replica: its own connection, as each Taskwarrior process has. */
+  const connect = () => {
+    const connection = new LoadClient(server.urls[0] as string);
+    connections.push(connection);
+    return connection;
+  };
 
   const newClient = () => parseClientId(crypto.randomUUID());
   const viaStorage = (clientId: ClientId) =>
@@ -98,12 +62,15 @@ export async function bench(): Promise<BenchSection> {
       if (result.kind !== 'ok') throw new Error('storage add-version conflicted');
       return result.version.versionId;
     });
-  const viaHttp = (clientId: ClientId) =>
-    chainWriter(async (parent) => {
-      const answer = await post(agent, port, clientId, parent);
-      if (answer.status !== 200 || answer.versionId === undefined) throw new Error(`add-version answered ${answer.status}`);
-      return answer.versionId;
+  const viaHttp = (clientId: ClientId) => {
+    const connection = connect();
+    return chainWriter(async (parent) => {
+      const answer = await connection.request('POST', `/v1/client/add-version/${parent}`, { 'content-type': HISTORY_SEGMENT, 'x-client-id': clientId }, SEGMENT);
+      const versionId = answer.headers['x-version-id'];
+      if (answer.status !== 200 || typeof versionId !== 'string') throw new Error(`add-version answered ${answer.status}`);
+      return versionId;
     });
+  };
 
   try {
     // Interleaved, one storage add then one HTTP add, so that disk noise falls on both alike.
@@ -143,16 +110,17 @@ export async function bench(): Promise<BenchSection> {
       const result = await sync.getChildVersion(walker, parent as VersionId);
       return result.kind === 'ok' ? result.version.versionId : null;
     });
+    const walkConnection = connect();
     const httpWalk = await walk(async (parent) => {
-      const answer = await getChild(agent, port, walker, parent);
-      return answer.status === 200 ? (answer.versionId as string) : null;
+      const answer = await walkConnection.request('GET', `/v1/client/get-child-version/${parent}`, { 'x-client-id': walker });
+      return answer.status === 200 ? (answer.headers['x-version-id'] as string) : null;
     });
 
     const oneRate = 1000 / median(httpTimes);
     const manyRate = median(httpManyRates);
     const total = (times: number[]) => times.reduce((a, b) => a + b, 0);
     return {
-      title: `HTTP (in-process server on 127.0.0.1, keep-alive, FileStorage, 1 KiB segments; ${SEQUENTIAL} sequential adds each way, interleaved; ${CLIENTS} clients in ${ROUNDS} interleaved rounds)`,
+      title: `HTTP (in-process server on 127.0.0.1, FileStorage, 1 KiB segments, undici keep-alive connection per client; ${SEQUENTIAL} sequential adds each way, interleaved; ${CLIENTS} clients in ${ROUNDS} interleaved rounds)`,
       rows: [
         ['storage only: SyncService.addVersion, one client', fmt.perSec(1000 / median(storageTimes)), `p50 ${fmt.ms(median(storageTimes))}, p99 ${fmt.ms(percentile(storageTimes, 99))}`],
         ['HTTP add-version, one client, sequential', fmt.perSec(oneRate), `p50 ${fmt.ms(median(httpTimes))}, p99 ${fmt.ms(percentile(httpTimes, 99))}`],
@@ -167,10 +135,9 @@ export async function bench(): Promise<BenchSection> {
       ],
     };
   } finally {
-    agent.destroy();
+    await Promise.all(connections.map((c) => c.close()));
     await server.close();
     await storage.close();
-    logger.flush();
     await rm(root, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@ import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } fr
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
-import { stderrLogger } from './stderr-logger.js';
+import { serverLogger } from './server-logger.js';
 import { reportUsage, UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // stdout carries only the "listening on" lines, for whoever started us; logs go to stderr.
-  const logger = stderrLogger(config.logLevel);
+  const logger = serverLogger(config.logLevel);
   // Listened for from the start, so that a signal during startup is a clean stop once serving.
   const stopSignal = nextSignal(logger);
   let storage: FileStorage;
