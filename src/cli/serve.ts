@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
-import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
+import { BodyBudget, createRequestHandler, DEFAULT_BODY_BUDGET_BYTES, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
@@ -51,8 +51,10 @@ export async function main(argv: string[]): Promise<number> {
   });
   // Loaded only now: GraphQL is the heaviest import, and --help or a bad flag should answer at once.
   const { createGraphqlHandler } = await import('../graphql/index.js');
-  const graphql = createGraphqlHandler({ storage: measured, sync, access, logger });
-  const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir, graphql });
+  // One budget for request bodies in memory, whichever transport they came by.
+  const bodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
+  const graphql = createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
+  const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir, graphql, bodyBudget });
 
   let server: HttpServer;
   try {

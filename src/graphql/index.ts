@@ -10,5 +10,5 @@ export type { GraphqlHandler } from './node-handler.js';
 
 /** A node:http handler for requests whose path is /graphql (and below), over these dependencies. */
 export function createGraphqlHandler(deps: GraphqlDeps): GraphqlHandler {
-  return createNodeHandler(createGraphqlYoga(deps));
+  return createNodeHandler(createGraphqlYoga(deps), deps.bodyBudget ?? null);
 }

@@ -4,6 +4,7 @@
  * more per request than parsing, validating and executing together (see bench/graphql-bench.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BUDGET_SPENT_MESSAGE, type BodyBudget } from '../http/body-budget.js';
 import type { GraphqlYoga } from './create-graphql-yoga.js';
 import { LIMITS } from './limits.js';
 import { isJsonPost, JSON_MEDIA_TYPE } from './plugins/use-json-posts-only.js';
@@ -13,20 +14,21 @@ import { readCappedBody } from './read-capped-body.js';
 /** A node:http handler for requests whose path is /graphql. */
 export type GraphqlHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-const TOO_LARGE = JSON.stringify({
-  errors: [{ message: `Request body larger than ${LIMITS.maxBodyBytes} bytes.`, extensions: { code: 'REQUEST_ENTITY_TOO_LARGE' } }],
-});
+const errorBody = (message: string, code: string) => JSON.stringify({ errors: [{ message, extensions: { code } }] });
+const TOO_LARGE = errorBody(`Request body larger than ${LIMITS.maxBodyBytes} bytes.`, 'REQUEST_ENTITY_TOO_LARGE');
+const BUSY = errorBody(`Server busy: ${BUDGET_SPENT_MESSAGE}.`, 'SERVICE_UNAVAILABLE');
+const JSON_ANSWER = { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE };
 
-export function createNodeHandler(yoga: GraphqlYoga): GraphqlHandler {
+export function createNodeHandler(yoga: GraphqlYoga, bodyBudget: BodyBudget | null): GraphqlHandler {
   return async (req, res) => {
     const method = req.method ?? 'GET';
     let body: Buffer | undefined;
     const jsonPost = isJsonPost(method, req.headers['content-type']);
     // Only a JSON POST is parsed; yoga refuses anything else without needing its body.
     if (jsonPost) {
-      let read: Buffer | 'too-large';
+      let read: Buffer | 'too-large' | 'busy';
       try {
-        read = await readCappedBody(req, LIMITS.maxBodyBytes);
+        read = await readCappedBody(req, LIMITS.maxBodyBytes, bodyBudget?.holderFor(res) ?? null);
       } catch {
         // The client went away mid-body: there is no one left to answer.
         res.destroy();
@@ -35,8 +37,13 @@ export function createNodeHandler(yoga: GraphqlYoga): GraphqlHandler {
       if (read === 'too-large') {
         // The rest of the body is left to the server in front: closing at once would reset the
         // connection under a client still sending, which would then never read this answer.
-        res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE });
+        res.writeHead(413, JSON_ANSWER);
         res.end(TOO_LARGE);
+        return;
+      }
+      if (read === 'busy') {
+        res.writeHead(503, { ...JSON_ANSWER, 'retry-after': '1' });
+        res.end(BUSY);
         return;
       }
       body = read;

@@ -4,14 +4,18 @@
  * counted as it arrives.
  */
 import type { IncomingMessage } from 'node:http';
+import type { BodyHold } from '../http/body-budget.js';
 
 /**
- * The body, or 'too-large' once it is known to exceed `maxBytes` (the rest is left unread).
- * Rejects when the client goes away before the body ends.
+ * The body, or 'too-large' once it is known to exceed `maxBytes`, or 'busy' when `hold` (the
+ * server's budget for bodies in memory) refuses it; the rest is then left unread. Rejects when
+ * the client goes away before the body ends.
  */
-export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
+export function readCappedBody(req: IncomingMessage, maxBytes: number, hold: BodyHold | null): Promise<Buffer | 'too-large' | 'busy'> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return Promise.resolve('too-large');
+  let reserved = declared === undefined ? 0 : Number(declared);
+  if (hold !== null && !hold.take(reserved)) return Promise.resolve('busy');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -21,13 +25,17 @@ export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<
       req.off('error', onError);
       req.off('close', onClose);
     };
+    const stop = (why: 'too-large' | 'busy') => {
+      cleanup();
+      req.pause();
+      resolve(why);
+    };
     const onData = (chunk: Buffer) => {
       length += chunk.length;
-      if (length > maxBytes) {
-        cleanup();
-        req.pause();
-        resolve('too-large');
-        return;
+      if (length > maxBytes) return stop('too-large');
+      if (length > reserved && hold !== null) {
+        if (!hold.take(length - reserved)) return stop('busy');
+        reserved = length;
       }
       chunks.push(chunk);
     };

@@ -1,4 +1,5 @@
 /** The HTTP transport: the sync protocol v1, health, metrics and the GraphQL mount on node:http. */
+export { BodyBudget, DEFAULT_BODY_BUDGET_BYTES } from './body-budget.js';
 export { createRequestHandler, type RequestHandlerOptions } from './request-handler.js';
 export { CACHE_CONTROL } from './respond.js';
 export { HttpServer, type HttpServerOptions, type ListenAddress } from './http-server.js';

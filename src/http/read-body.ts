@@ -4,6 +4,7 @@
  * ever held. A client that stops sending mid-body is cut off after an idle timeout.
  */
 import type { IncomingMessage } from 'node:http';
+import { BUDGET_SPENT_MESSAGE, type BodyHold } from './body-budget.js';
 import { ClientGoneError, HttpError } from './http-error.js';
 
 export interface BodyLimits {
@@ -15,11 +16,18 @@ export interface BodyLimits {
   readonly tooLargeMessage: string;
 }
 
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Uint8Array> {
+/**
+ * `hold` counts the body against the server-wide budget (body-budget.ts): a declared length is
+ * taken before a byte is read, a chunked body as it arrives; past the budget the answer is 503.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits, hold?: BodyHold): Promise<Uint8Array> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
     return Promise.reject(new HttpError(400, limits.tooLargeMessage));
   }
+  const busy = () => new HttpError(503, BUDGET_SPENT_MESSAGE, { headers: { 'Retry-After': '1' } });
+  let reserved = declared === undefined ? 0 : Number(declared);
+  if (hold !== undefined && !hold.take(reserved)) return Promise.reject(busy());
 
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -36,6 +44,14 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Uint
         chunks.length = 0;
         finish(new HttpError(400, limits.tooLargeMessage));
         return;
+      }
+      if (total > reserved && hold !== undefined) {
+        if (!hold.take(total - reserved)) {
+          chunks.length = 0;
+          finish(busy());
+          return;
+        }
+        reserved = total;
       }
       chunks.push(chunk);
       armTimer();

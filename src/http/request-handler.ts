@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { AccessPolicy } from '../access-policy.js';
 import { shortId } from '../ids.js';
 import type { SyncService } from '../sync/sync-service.js';
+import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES } from './body-budget.js';
 import type { RequestContext } from './context.js';
 import { answerFor } from './error-status.js';
 import { HttpError } from './http-error.js';
@@ -37,6 +38,11 @@ export interface RequestHandlerOptions {
   readonly graphql?: GraphqlHandler | null;
   /** Largest history segment or snapshot accepted, in bytes (the reference's limit). @default 104857600 */
   readonly maxBodyBytes?: number;
+  /**
+   * What the bodies of all requests in flight may hold in memory together; past it, 503. Share one
+   * with the GraphQL handler. @default a budget of 512 MiB
+   */
+  readonly bodyBudget?: BodyBudget;
   /** A request body that receives nothing for this long is abandoned with 408 and its connection closed. @default 30000 */
   readonly bodyIdleTimeoutMs?: number;
   /**
@@ -64,6 +70,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
       sync: options.sync,
       access: options.access,
       body: { maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024, idleTimeoutMs: options.bodyIdleTimeoutMs ?? 30_000 },
+      bodyBudget: options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES),
     }),
   ]);
 

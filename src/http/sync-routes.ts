@@ -4,6 +4,7 @@
  * 403), body (400), then the transaction.
  */
 import type { AccessPolicy } from '../access-policy.js';
+import type { BodyBudget } from './body-budget.js';
 import type { ClientId } from '../ids.js';
 import type { SyncService } from '../sync/sync-service.js';
 import type { SnapshotUrgency } from '../sync/urgency.js';
@@ -26,13 +27,15 @@ export interface SyncRouteOptions {
   readonly access: AccessPolicy;
   /** Cap and idle timeout for history segments and snapshots. */
   readonly body: Omit<BodyLimits, 'tooLargeMessage'>;
+  /** What all bodies in flight may hold together. */
+  readonly bodyBudget: BodyBudget;
 }
 
-export function syncRoutes({ sync, access, body }: SyncRouteOptions): Route<RequestContext>[] {
+export function syncRoutes({ sync, access, body, bodyBudget }: SyncRouteOptions): Route<RequestContext>[] {
   const identify = (ctx: RequestContext): ClientId => (ctx.clientId = requireClientId(ctx.req, access));
 
   const readSegment = async (ctx: RequestContext, tooLargeMessage: string, emptyMessage: string): Promise<Uint8Array> => {
-    const bytes = await readBody(ctx.req, { ...body, tooLargeMessage });
+    const bytes = await readBody(ctx.req, { ...body, tooLargeMessage }, bodyBudget.holderFor(ctx.res));
     if (bytes.byteLength === 0) throw new HttpError(400, emptyMessage);
     return bytes;
   };

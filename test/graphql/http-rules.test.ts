@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LIMITS } from '../../src/graphql/limits.js';
+import { BodyBudget } from '../../src/http/body-budget.js';
 import { expectData } from './support/expect-error.js';
 import { startGraphqlServer, type TestServer } from './support/graphql-server.js';
 import { NIL, newClientId } from './support/ops.js';
@@ -210,5 +211,24 @@ describe('body size', () => {
       req.write('{"query":');
     });
     expect(status).toBe(413);
+  });
+});
+
+describe('the budget for bodies held in memory, shared with the sync protocol', () => {
+  test('a body that does not fit is refused with 503, Retry-After and SERVICE_UNAVAILABLE, and its bytes come back', async () => {
+    const budget = new BodyBudget(100);
+    const small = await startGraphqlServer({ bodyBudget: budget });
+    try {
+      const fits = await fetch(small.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY }) });
+      expect(fits.status).toBe(200);
+      const res = await fetch(small.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY, variables: { pad: 'x'.repeat(200) } }) });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(res.headers.get('cache-control')).toBe('no-store, max-age=0');
+      expect((await res.json()).errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+      expect(budget.held).toBe(0);
+    } finally {
+      await small.close();
+    }
   });
 });

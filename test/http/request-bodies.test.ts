@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BodyBudget, CACHE_CONTROL } from '../../src/http/index.js';
 import { httpRequest } from '../support/http-request.js';
 import { HISTORY_SEGMENT, NIL, ProtocolClient, SNAPSHOT } from '../support/protocol-client.js';
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
@@ -179,5 +180,77 @@ describe('stalled and vanished clients', () => {
     expect((await c.addVersion(NIL, 'whole')).status).toBe(200);
     const metrics = await small.metrics.registry.getSingleMetricAsString('tcsync_http_requests_total');
     expect(metrics).toMatch(/status="0"/);
+  });
+});
+
+describe('the budget for bodies held in memory at once', () => {
+  const CAP = 2000;
+  let budget: BodyBudget;
+  let server: InProcessServer;
+  beforeAll(async () => {
+    budget = new BodyBudget(3000);
+    server = await startInProcessServer({ maxBodyBytes: CAP, bodyBudget: budget, lingerMs: 300 });
+  });
+  afterAll(() => server.close());
+
+  /** An upload of `length` declared bytes (or chunked when null) that sends `first` and waits. */
+  function startUpload(length: number | null, first: string) {
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    const framing: Record<string, string | number> = length === null ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': length };
+    const chunk = (s: string) => (length === null ? `${s.length.toString(16)}\r\n${s}\r\n` : s);
+    let response = '';
+    const answered = new Promise<string>((resolve) => {
+      socket.setEncoding('utf8').on('data', (s: string) => {
+        response += s;
+        if (/\r\n\r\n[^]*\n$/.test(response)) resolve(response);
+      });
+      socket.on('close', () => resolve(response));
+    });
+    socket.on('error', () => undefined);
+    socket.write(head(`/v1/client/add-version/${NIL}`, { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': randomUUID(), ...framing }) + chunk(first));
+    return {
+      answered,
+      send: (s: string) => socket.write(chunk(s)),
+      end: (s: string) => socket.write(length === null ? `${chunk(s)}0\r\n\r\n` : s),
+      abort: () => socket.destroy(),
+    };
+  }
+  const until = async (check: () => boolean) => {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  it('refuses with 503 and Retry-After an upload that would pass it, and takes uploads again once bodies are answered', async () => {
+    const first = startUpload(CAP, 'x'.repeat(10));
+    await until(() => budget.held === CAP);
+    expect(budget.held).toBe(CAP);
+
+    // A declared length that does not fit is refused before a byte of it is read.
+    const second = await startUpload(CAP, 'y').answered;
+    expect(second).toMatch(/^HTTP\/1\.1 503 /);
+    expect(second).toMatch(/\r\nRetry-After: 1\r\n/i);
+    expect(second).toContain(`Cache-Control: ${CACHE_CONTROL}\r\n`);
+
+    // A chunked body is counted as it arrives, and refused when it passes the budget.
+    const chunked = startUpload(null, 'z'.repeat(600));
+    await until(() => budget.held === CAP + 600);
+    chunked.send('z'.repeat(600));
+    expect(await chunked.answered).toMatch(/^HTTP\/1\.1 503 /);
+
+    first.end('x'.repeat(CAP - 10));
+    expect(await first.answered).toMatch(/^HTTP\/1\.1 200 /);
+    await until(() => budget.held === 0);
+    expect(budget.held).toBe(0);
+    const next = new ProtocolClient(server.url);
+    expect((await next.addVersion(NIL, Buffer.alloc(CAP, 1))).status).toBe(200);
+    expect(budget.held).toBe(0);
+  });
+
+  it('gets back the bytes of a client that vanished mid-body', async () => {
+    const upload = startUpload(CAP, 'x'.repeat(100));
+    await until(() => budget.held === CAP);
+    upload.abort();
+    await until(() => budget.held === 0);
+    expect(budget.held).toBe(0);
   });
 });

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AccessPolicy } from '../../../src/access-policy.js';
 import { createGraphqlHandler, type GraphqlLogger } from '../../../src/graphql/index.js';
+import type { BodyBudget } from '../../../src/http/body-budget.js';
 import { parseClientId } from '../../../src/ids.js';
 import { InMemoryStorage } from '../../../src/storage/memory-storage.js';
 import type { Storage } from '../../../src/storage/storage.js';
@@ -23,6 +24,7 @@ export interface ServerOptions {
   snapshotDays?: number;
   now?: () => Date;
   logger?: GraphqlLogger;
+  bodyBudget?: BodyBudget;
 }
 
 export interface GraphqlResponse {
@@ -61,7 +63,13 @@ export async function startGraphqlServer(options: ServerOptions = {}): Promise<T
     createClients,
     adminToken: options.adminToken === undefined ? ADMIN_TOKEN : options.adminToken,
   });
-  const handler = createGraphqlHandler({ storage, sync, access, logger: options.logger ?? recordingLogger() });
+  const handler = createGraphqlHandler({
+    storage,
+    sync,
+    access,
+    logger: options.logger ?? recordingLogger(),
+    ...(options.bodyBudget ? { bodyBudget: options.bodyBudget } : {}),
+  });
   const server: Server = createServer((req, res) => {
     res.setHeader('Cache-Control', 'no-store, max-age=0');
     if (new URL(req.url ?? '/', 'http://x').pathname === '/graphql') {
