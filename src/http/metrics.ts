@@ -3,7 +3,8 @@
  * that two servers in one process do not mix their figures). Labels carry route templates and
  * operation names only: client ids are credentials and never appear.
  */
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BodyBudget } from './body-budget.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -41,7 +42,20 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  #bodyBudget: BodyBudget | null = null;
+  readonly bodyBytesHeld: Gauge = new Gauge({
+    name: 'tcsync_http_request_body_bytes_held',
+    help: 'Bytes of request bodies held in memory now, against the budget whose 503s it explains',
+    registers: [this.registry],
+    collect: (): void => this.bodyBytesHeld.set(this.#bodyBudget?.held ?? 0),
+  });
+
   constructor(options: ServerMetricsOptions = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports `budget` in tcsync_http_request_body_bytes_held. */
+  watchBodyBudget(budget: BodyBudget): void {
+    this.#bodyBudget = budget;
   }
 }

@@ -58,6 +58,8 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
   const { logger } = options;
   const metrics = options.metrics ?? new ServerMetrics();
   const lingerMs = options.lingerMs ?? 5000;
+  const bodyBudget = options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
+  metrics.watchBodyBudget(bodyBudget);
   const router = new Router<RequestContext>([
     ...serviceRoutes({
       metrics,
@@ -70,7 +72,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
       sync: options.sync,
       access: options.access,
       body: { maxBytes: options.maxBodyBytes ?? 100 * 1024 * 1024, idleTimeoutMs: options.bodyIdleTimeoutMs ?? 30_000 },
-      bodyBudget: options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES),
+      bodyBudget,
     }),
   ]);
 

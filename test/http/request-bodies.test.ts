@@ -224,6 +224,7 @@ describe('the budget for bodies held in memory at once', () => {
     const first = startUpload(CAP, 'x'.repeat(10));
     await until(() => budget.held === CAP);
     expect(budget.held).toBe(CAP);
+    expect(await server.metrics.registry.getSingleMetricAsString('tcsync_http_request_body_bytes_held')).toMatch(new RegExp(`\n[a-z_]+ ${CAP}$`));
 
     // A declared length that does not fit is refused before a byte of it is read.
     const second = await startUpload(CAP, 'y').answered;
