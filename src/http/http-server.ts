@@ -20,9 +20,18 @@ export interface HttpServerOptions {
   readonly requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long. @default 5000 */
   readonly keepAliveTimeoutMs?: number;
+  /**
+   * A connection on which nothing moves either way for this long is closed, whatever it is in
+   * the middle of: a client that stops reading its answer must not hold it in memory for ever.
+   * Longer than the 30 s a transaction may wait for a client lock. @default 60000
+   */
+  readonly socketIdleTimeoutMs?: number;
   /** close() waits this long for requests in flight before cutting their connections. @default 10000 */
   readonly shutdownGraceMs?: number;
 }
+
+/** The answer in progress on each connection (see `listener` in `listen`). */
+const answering = new WeakMap<Socket, Promise<unknown>>();
 
 export class HttpServer {
   readonly #servers: Server[] = [];
@@ -45,7 +54,15 @@ export class HttpServer {
       res.once('finish', () => {
         if (httpServer.#closing !== null) setImmediate(() => httpServer.#servers.forEach((s) => s.closeIdleConnections()));
       });
-      handler(req, res);
+      // One request per connection at a time. Node parses pipelined requests as they arrive and
+      // keeps every answer in memory until those before it are sent, so a client pipelining
+      // downloads it never reads could make the server hold any number of them. The next request
+      // starts once the previous answer is handed to the kernel (its 'close'), which a client
+      // that does not read holds back.
+      const previous = answering.get(req.socket);
+      answering.set(req.socket, new Promise((resolve) => res.once('close', resolve)));
+      if (previous === undefined) handler(req, res);
+      else void previous.then(() => handler(req, res));
     };
     try {
       for (const address of addresses) {
@@ -54,9 +71,13 @@ export class HttpServer {
             headersTimeout: options.headersTimeoutMs ?? 60_000,
             requestTimeout: options.requestTimeoutMs ?? 300_000,
             keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+            // Node checks the header and request timeouts this often; its default, 30 s, let a
+            // slowloris connection live 50% past the header timeout.
+            connectionsCheckingInterval: 5000,
           },
           listener,
         );
+        server.setTimeout(options.socketIdleTimeoutMs ?? 60_000);
         server.on('clientError', answerClientError);
         // Without a listener Node drops a CONNECT's connection with no answer at all.
         server.on('connect', (_req: unknown, socket: Socket) => answerRaw(socket, 400));

@@ -128,6 +128,61 @@ describe('connections', () => {
     expect(received).not.toMatch(/Connection: close/i);
   });
 
+  it('handles pipelined requests one at a time, so a client that reads no answers holds at most one', async () => {
+    const c = new ProtocolClient(server.url);
+    const big = 16 * 1024 * 1024; // more than the kernel's socket buffers on both ends take
+    expect((await c.addVersion(NIL, Buffer.alloc(big, 7))).status).toBe(200);
+    const transactions = async () =>
+      (await server.metrics.lockWaitSeconds.get()).values.find((v) => v.metricName === 'tcsync_storage_lock_wait_seconds_count')?.value ?? 0;
+    const before = await transactions();
+
+    const { port } = new URL(server.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    const get = `GET /v1/client/get-child-version/${NIL} HTTP/1.1\r\nHost: x\r\nX-Client-Id: ${c.clientId}\r\n\r\n`;
+    socket.write(get.repeat(20));
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 500));
+    // Without the one-at-a-time rule Node starts all 20, and holds 20 answers of 16 MiB.
+    expect((await transactions()) - before).toBeLessThanOrEqual(2);
+
+    // Reading lets the rest through, in order, each answered in full.
+    let received = 0;
+    const answered = new Promise<void>((resolve) => {
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received >= 20 * big) resolve();
+      });
+    });
+    socket.resume();
+    await answered;
+    expect((await transactions()) - before).toBe(20);
+    socket.destroy();
+  });
+
+  it('closes a connection on which nothing moves, such as one whose client stopped reading its answer', async () => {
+    const quick = await startInProcessServer({ http: { socketIdleTimeoutMs: 300 } });
+    try {
+      const c = new ProtocolClient(quick.url);
+      expect((await c.addVersion(NIL, Buffer.alloc(16 * 1024 * 1024, 7))).status).toBe(200);
+      const { port } = new URL(quick.url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(`GET /v1/client/get-child-version/${NIL} HTTP/1.1\r\nHost: x\r\nX-Client-Id: ${c.clientId}\r\n\r\n`);
+      socket.pause();
+      await new Promise((r) => setTimeout(r, 1500));
+      // By now the server has cut the connection: reading gets what the kernel held, not the answer.
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.resume();
+      await closed;
+      expect(received).toBeLessThan(16 * 1024 * 1024);
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('answers a request it cannot parse with 400 and Cache-Control', async () => {
     const received = await raw('NOT HTTP AT ALL\r\n\r\n', /\r\n\r\n/);
     expect(received).toMatch(/^HTTP\/1\.1 400 /);

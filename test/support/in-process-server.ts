@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { AccessPolicy } from '../../src/access-policy.js';
 import type { ClientId } from '../../src/ids.js';
-import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics, type RequestHandlerOptions } from '../../src/http/index.js';
+import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics, type HttpServerOptions, type RequestHandlerOptions } from '../../src/http/index.js';
 import { InMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { SyncService } from '../../src/sync/sync-service.js';
@@ -23,6 +23,8 @@ export interface InProcessOptions extends Partial<Omit<RequestHandlerOptions, 's
   readonly snapshotDays?: number;
   /** The sync clock. @default the real one */
   readonly now?: () => Date;
+  /** Options of the listening server. @default a shutdown grace of 1 s */
+  readonly http?: HttpServerOptions;
 }
 
 export interface InProcessServer {
@@ -50,7 +52,7 @@ export async function startInProcessServer(options: InProcessOptions = {}): Prom
   });
   const logger = options.logger ?? pino({ level: 'silent' });
   const handler = createRequestHandler({ ...options, sync, access, metrics, logger });
-  const server = await HttpServer.listen(handler, [{ host: '127.0.0.1', port: 0 }], { shutdownGraceMs: 1000 });
+  const server = await HttpServer.listen(handler, [{ host: '127.0.0.1', port: 0 }], { shutdownGraceMs: 1000, ...options.http });
   return {
     url: server.urls[0] as string,
     storage,
