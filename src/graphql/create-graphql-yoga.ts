@@ -42,7 +42,7 @@ export function createGraphqlYoga(deps: GraphqlDeps): GraphqlYoga {
     cors: false,
     multipart: false,
     batching: false,
-    // The node handler caps bodies as it reads them (read-capped-body.ts); yoga's cap would
+    // The node handler caps bodies as it reads them (http/read-body.ts); yoga's cap would
     // re-wrap every request body in another stream.
     maxRequestBodySize: false,
     // Faults are logged by the mask, with client ids left out; yoga's own logging would not.

@@ -12,6 +12,8 @@ import type { Plugin } from 'graphql-yoga';
 export const LIMITS = Object.freeze({
   /** Request bodies above this are refused with 413 without being read further. */
   maxBodyBytes: 16 * 1024 * 1024,
+  /** A body that receives nothing for this long is refused with 408, as on the sync protocol. */
+  bodyIdleTimeoutMs: 30_000,
   /** Tokens in one document. GraphiQL's introspection query needs about 300. */
   maxTokens: 2000,
   /**

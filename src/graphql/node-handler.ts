@@ -4,20 +4,25 @@
  * more per request than parsing, validating and executing together (see bench/graphql-bench.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BUDGET_SPENT_MESSAGE, type BodyBudget } from '../http/body-budget.js';
+import { GRAPHQL_BODY_WEIGHT, type BodyBudget } from '../http/body-budget.js';
+import { HttpError } from '../http/http-error.js';
+import { readBody } from '../http/read-body.js';
 import type { GraphqlYoga } from './create-graphql-yoga.js';
 import { LIMITS } from './limits.js';
 import { isJsonPost, JSON_MEDIA_TYPE } from './plugins/use-json-posts-only.js';
 import { NO_STORE } from './plugins/use-no-store.js';
-import { readCappedBody } from './read-capped-body.js';
 
 /** A node:http handler for requests whose path is /graphql. */
 export type GraphqlHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-const errorBody = (message: string, code: string) => JSON.stringify({ errors: [{ message, extensions: { code } }] });
-const TOO_LARGE = errorBody(`Request body larger than ${LIMITS.maxBodyBytes} bytes.`, 'REQUEST_ENTITY_TOO_LARGE');
-const BUSY = errorBody(`Server busy: ${BUDGET_SPENT_MESSAGE}.`, 'SERVICE_UNAVAILABLE');
-const JSON_ANSWER = { 'content-type': 'application/json; charset=utf-8', 'cache-control': NO_STORE };
+const BODY_LIMITS = {
+  maxBytes: LIMITS.maxBodyBytes,
+  idleTimeoutMs: LIMITS.bodyIdleTimeoutMs,
+  tooLargeMessage: `Request body larger than ${LIMITS.maxBodyBytes} bytes.`,
+  tooLargeStatus: 413,
+};
+/** extensions.code of the refusals made while reading a body, by HTTP status. */
+const CODE_BY_STATUS: Readonly<Record<number, string>> = { 408: 'REQUEST_TIMEOUT', 413: 'REQUEST_ENTITY_TOO_LARGE', 503: 'SERVICE_UNAVAILABLE' };
 
 export function createNodeHandler(yoga: GraphqlYoga, bodyBudget: BodyBudget | null): GraphqlHandler {
   return async (req, res) => {
@@ -26,27 +31,14 @@ export function createNodeHandler(yoga: GraphqlYoga, bodyBudget: BodyBudget | nu
     const jsonPost = isJsonPost(method, req.headers['content-type']);
     // Only a JSON POST is parsed; yoga refuses anything else without needing its body.
     if (jsonPost) {
-      let read: Buffer | 'too-large' | 'busy';
       try {
-        read = await readCappedBody(req, LIMITS.maxBodyBytes, bodyBudget?.holderFor(res) ?? null);
-      } catch {
-        // The client went away mid-body: there is no one left to answer.
-        res.destroy();
+        body = await readBody(req, BODY_LIMITS, bodyBudget?.holderFor(res, GRAPHQL_BODY_WEIGHT));
+      } catch (err) {
+        // Otherwise the client went away mid-body: there is no one left to answer.
+        if (err instanceof HttpError) refuse(res, err);
+        else res.destroy();
         return;
       }
-      if (read === 'too-large') {
-        // The rest of the body is left to the server in front: closing at once would reset the
-        // connection under a client still sending, which would then never read this answer.
-        res.writeHead(413, JSON_ANSWER);
-        res.end(TOO_LARGE);
-        return;
-      }
-      if (read === 'busy') {
-        res.writeHead(503, { ...JSON_ANSWER, 'retry-after': '1' });
-        res.end(BUSY);
-        return;
-      }
-      body = read;
     }
     // yoga routes on the path alone; a fixed origin keeps a hostile Host header out of URL parsing.
     const response = await yoga.fetch(new URL(req.url ?? '/', 'http://localhost'), {
@@ -72,4 +64,19 @@ function headersOf(req: IncomingMessage, jsonPost: boolean): [string, string][] 
     headers.push([name, isContentType ? JSON_MEDIA_TYPE : (req.rawHeaders[i + 1] as string)]);
   }
   return headers;
+}
+
+/**
+ * A body refused while read (too large, stalled, over the server's budget), as a GraphQL error.
+ * The rest of the body is left to the server in front: closing at once would reset the
+ * connection under a client still sending, which would then never read this answer.
+ */
+function refuse(res: ServerResponse, err: HttpError): void {
+  res.writeHead(err.status, {
+    ...err.headers,
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': NO_STORE,
+    ...(err.closeConnection ? { connection: 'close' } : {}),
+  });
+  res.end(JSON.stringify({ errors: [{ message: err.message, extensions: { code: CODE_BY_STATUS[err.status] ?? 'BAD_REQUEST' } }] }));
 }

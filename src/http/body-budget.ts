@@ -5,8 +5,13 @@
  */
 import type { ServerResponse } from 'node:http';
 
-/** Five bodies at the protocol's cap; far above what any number of Taskwarrior replicas sends at once. */
+/** Two bodies at the protocol's cap read at once; far above what Taskwarrior replicas send at once. */
 export const DEFAULT_BODY_BUDGET_BYTES = 512 * 1024 * 1024;
+
+/** What a protocol body costs in memory per byte while read: its chunks, then one contiguous copy. */
+export const PROTOCOL_BODY_WEIGHT = 2;
+/** A GraphQL body: that, plus the JSON text, the parsed value and the decoded Base64. */
+export const GRAPHQL_BODY_WEIGHT = 4;
 
 export class BodyBudget {
   readonly limit: number;
@@ -23,10 +28,12 @@ export class BodyBudget {
   }
 
   /**
-   * A holder for one request's body: its bytes are given back when the response closes (answered,
-   * refused or cut off), since the body stays in memory until its transaction is over.
+   * A holder for one request's body, whose bytes are given back when the response closes
+   * (answered, refused or cut off), since the body stays in memory until its transaction is over.
+   * `weight` is what one byte of it costs in memory: a body read in chunks is copied once into one
+   * buffer (2); a GraphQL body is also held as text, parsed, and its Base64 decoded (4).
    */
-  holderFor(res: ServerResponse): BodyHold {
+  holderFor(res: ServerResponse, weight: number): BodyHold {
     let held = 0;
     res.once('close', () => {
       this.#free += held;
@@ -36,9 +43,10 @@ export class BodyBudget {
       take: (bytes) => {
         // A response already closed gives nothing back later: take nothing for it.
         if (res.closed) return true;
-        if (bytes > this.#free) return false;
-        this.#free -= bytes;
-        held += bytes;
+        const cost = bytes * weight;
+        if (cost > this.#free) return false;
+        this.#free -= cost;
+        held += cost;
         return true;
       },
     };

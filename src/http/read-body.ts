@@ -12,24 +12,23 @@ export interface BodyLimits {
   readonly maxBytes: number;
   /** A body that receives nothing for this long is abandoned. */
   readonly idleTimeoutMs: number;
-  /** The 400 answer's text when the body is too large (the reference words it per endpoint). */
+  /** The answer's text when the body is too large (the reference words it per endpoint). */
   readonly tooLargeMessage: string;
+  /** The answer's status when the body is too large: the protocol says 400, GraphQL 413. @default 400 */
+  readonly tooLargeStatus?: number;
 }
 
 /**
- * `hold` counts the body against the server-wide budget (body-budget.ts): a declared length is
- * taken before a byte is read, a chunked body as it arrives; past the budget the answer is 503.
+ * `hold` counts the body against the server-wide budget (body-budget.ts) as its bytes arrive,
+ * never by the length it declares, so that clients declaring large bodies and sending them slowly
+ * cannot hold the budget with bytes they never send; past the budget the answer is 503.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits, hold?: BodyHold): Promise<Uint8Array> {
+export function readBody(req: IncomingMessage, limits: BodyLimits, hold?: BodyHold): Promise<Buffer> {
+  const tooLarge = () => new HttpError(limits.tooLargeStatus ?? 400, limits.tooLargeMessage);
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limits.maxBytes) {
-    return Promise.reject(new HttpError(400, limits.tooLargeMessage));
-  }
-  const busy = () => new HttpError(503, BUDGET_SPENT_MESSAGE, { headers: { 'Retry-After': '1' } });
-  let reserved = declared === undefined ? 0 : Number(declared);
-  if (hold !== undefined && !hold.take(reserved)) return Promise.reject(busy());
+  if (declared !== undefined && Number(declared) > limits.maxBytes) return Promise.reject(tooLarge());
 
-  return new Promise<Uint8Array>((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     let timer: NodeJS.Timeout;
@@ -40,18 +39,10 @@ export function readBody(req: IncomingMessage, limits: BodyLimits, hold?: BodyHo
     };
     const onData = (chunk: Buffer) => {
       total += chunk.byteLength;
-      if (total > limits.maxBytes) {
+      if (total > limits.maxBytes || (hold !== undefined && !hold.take(chunk.byteLength))) {
         chunks.length = 0;
-        finish(new HttpError(400, limits.tooLargeMessage));
+        finish(total > limits.maxBytes ? tooLarge() : new HttpError(503, BUDGET_SPENT_MESSAGE, { headers: { 'Retry-After': '1' } }));
         return;
-      }
-      if (total > reserved && hold !== undefined) {
-        if (!hold.take(total - reserved)) {
-          chunks.length = 0;
-          finish(busy());
-          return;
-        }
-        reserved = total;
       }
       chunks.push(chunk);
       armTimer();

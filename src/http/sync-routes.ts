@@ -4,7 +4,7 @@
  * 403), body (400), then the transaction.
  */
 import type { AccessPolicy } from '../access-policy.js';
-import type { BodyBudget } from './body-budget.js';
+import { PROTOCOL_BODY_WEIGHT, type BodyBudget } from './body-budget.js';
 import type { ClientId } from '../ids.js';
 import type { SyncService } from '../sync/sync-service.js';
 import type { SnapshotUrgency } from '../sync/urgency.js';
@@ -35,7 +35,7 @@ export function syncRoutes({ sync, access, body, bodyBudget }: SyncRouteOptions)
   const identify = (ctx: RequestContext): ClientId => (ctx.clientId = requireClientId(ctx.req, access));
 
   const readSegment = async (ctx: RequestContext, tooLargeMessage: string, emptyMessage: string): Promise<Uint8Array> => {
-    const bytes = await readBody(ctx.req, { ...body, tooLargeMessage }, bodyBudget.holderFor(ctx.res));
+    const bytes = await readBody(ctx.req, { ...body, tooLargeMessage }, bodyBudget.holderFor(ctx.res, PROTOCOL_BODY_WEIGHT));
     if (bytes.byteLength === 0) throw new HttpError(400, emptyMessage);
     return bytes;
   };
