@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'CORRUPT'
   /** The data directory has a format this version does not know. */
   | 'UNSUPPORTED_FORMAT'
+  /** The process ran out of file descriptors (EMFILE, ENFILE): the same call may work shortly. */
+  | 'OUT_OF_FILES'
   /** Reading or writing storage failed. */
   | 'STORAGE_IO';
 

@@ -7,6 +7,7 @@ import { AccessPolicy } from '../access-policy.js';
 import { BodyBudget, createRequestHandler, DEFAULT_BODY_BUDGET_BYTES, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
+import { openFilesLimit } from './open-files-limit.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
 import { serverLogger } from './server-logger.js';
 import { reportUsage, UsageError } from './usage-error.js';
@@ -58,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
 
   let server: HttpServer;
   try {
-    server = await HttpServer.listen(handler, config.listen);
+    server = await HttpServer.listen(handler, config.listen, connectionLimit());
   } catch (err) {
     process.stderr.write(`tcsync serve: cannot listen: ${(err as Error).message}\n`);
     await storage.close();
@@ -92,4 +93,14 @@ function nextSignal(logger: Logger): Promise<NodeJS.Signals> {
     };
     process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
   });
+}
+
+/**
+ * Connections may take three quarters of the file descriptors; the rest stay for the storage, so
+ * that a flood of connections makes new connections wait their turn instead of making commits
+ * fail for want of a descriptor.
+ */
+function connectionLimit(): { maxConnections?: number } {
+  const files = openFilesLimit();
+  return files === null ? {} : { maxConnections: Math.max(16, Math.floor((files * 3) / 4)) };
 }

@@ -54,6 +54,7 @@ const PUBLIC_FAULTS: Record<ErrorCode, PublicFault | null> = {
   // Nothing was committed in either case, so the caller may simply retry.
   LOCK_TIMEOUT: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
   LOCK_LOST: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
+  OUT_OF_FILES: { code: 'SERVICE_UNAVAILABLE', message: 'The server is busy; try again.' },
   SNAPSHOT_MISMATCH: null,
   TXN_ENDED: null,
   CORRUPT: null,

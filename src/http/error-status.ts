@@ -24,6 +24,8 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   INVALID_ID: { status: 400, message: 'bad id', fault: false },
   // Another process holds the client's lock for too long: worth retrying, unlike a fault.
   LOCK_TIMEOUT: { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
+  // Out of file descriptors (a flood of connections): an overload that passes, not a fault.
+  OUT_OF_FILES: { status: 503, message: 'server busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
   LOCK_LOST: STORAGE_FAULT,
   STORAGE_IO: STORAGE_FAULT,
   CORRUPT: STORAGE_FAULT,

@@ -26,6 +26,11 @@ export interface HttpServerOptions {
    * Longer than the 30 s a transaction may wait for a client lock. @default 60000
    */
   readonly socketIdleTimeoutMs?: number;
+  /**
+   * Connections open at once, over all addresses; more are dropped as they arrive. Keeps file
+   * descriptors for the storage when a flood of connections comes. @default no limit
+   */
+  readonly maxConnections?: number;
   /** close() waits this long for requests in flight before cutting their connections. @default 10000 */
   readonly shutdownGraceMs?: number;
 }
@@ -78,6 +83,7 @@ export class HttpServer {
           listener,
         );
         server.setTimeout(options.socketIdleTimeoutMs ?? 60_000);
+        if (options.maxConnections !== undefined) server.maxConnections = Math.max(1, Math.floor(options.maxConnections / addresses.length));
         server.on('clientError', answerClientError);
         // Without a listener Node drops a CONNECT's connection with no answer at all.
         server.on('connect', (_req: unknown, socket: Socket) => answerRaw(socket, 400));

@@ -1,6 +1,7 @@
 /** `node dist/cli.js` as a user runs it: startup lines, exit codes, logs, signals. */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -207,6 +208,26 @@ describe('stopping', () => {
   it('on SIGINT exits 0', async () => {
     const server = await serve(await tempDir());
     expect(await server.stop('SIGINT')).toBe(0);
+  });
+
+  it('keeps file descriptors for commits when flooded with connections: new ones wait, nothing fails with 500', async () => {
+    // 3/4 of 400 descriptors for connections: 300; the flood opens 450.
+    const server = await serve(await tempDir(), { fileLimit: 400 });
+    const { port } = new URL(server.url);
+    const flood = Array.from({ length: 450 }, () => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\n'));
+      socket.on('error', () => undefined);
+      return socket;
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    const open = flood.filter((s) => !s.destroyed && s.readyState === 'open');
+    expect(open.length).toBeLessThanOrEqual(305);
+    // Room for one more connection; its commit finds the descriptors it needs.
+    open.slice(0, 5).forEach((s) => s.destroy());
+    await new Promise((r) => setTimeout(r, 200));
+    const answer = await new ProtocolClient(server.url).addVersion(NIL, 'after the flood');
+    expect(answer.status).toBe(200);
+    flood.forEach((s) => s.destroy());
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)('on %s exits 0 even when whoever read its logs has gone (stderr a broken pipe)', async (signal) => {

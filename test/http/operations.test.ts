@@ -75,8 +75,8 @@ describe('answers on every route', () => {
     expect(answer.text).toBe('storage error\n');
   });
 
-  it('answers a lock timeout with 503 and Retry-After, without details', async () => {
-    faulty.failWith = 'LOCK_TIMEOUT';
+  it.each(['LOCK_TIMEOUT', 'OUT_OF_FILES'] as const)('answers %s, an overload that passes, with 503 and Retry-After, without details', async (code) => {
+    faulty.failWith = code;
     const answer = await new ProtocolClient(server.url).getChildVersion(NIL);
     expect(answer.status).toBe(503);
     expect(answer.headers['retry-after']).toBe('1');

@@ -25,16 +25,16 @@ export interface SpawnServerOptions {
   readonly addresses?: number;
   /** @default 20000 */
   readonly timeoutMs?: number;
+  /** Runs the server under `ulimit -n` of this many file descriptors. @default the runner's */
+  readonly fileLimit?: number;
 }
 
 export function spawnServer(dataDir: string, options: SpawnServerOptions = {}): Promise<SpawnedServer> {
   const args = options.args ?? [];
   const listenGiven = args.some((a) => a === '--listen' || a.startsWith('--listen='));
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--data-dir', dataDir, ...(listenGiven ? [] : ['--listen', '127.0.0.1:0']), '--log-level', 'warn', ...args],
-    { env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const command = [process.execPath, CLI, 'serve', '--data-dir', dataDir, ...(listenGiven ? [] : ['--listen', '127.0.0.1:0']), '--log-level', 'warn', ...args];
+  const [file, ...rest] = options.fileLimit === undefined ? command : ['bash', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...command];
+  const child = spawn(file as string, rest, { env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));

@@ -21,6 +21,7 @@ import lockfile from 'proper-lockfile';
 import { TcsyncError } from '../../errors.js';
 import { shortId, type ClientId } from '../../ids.js';
 import { KeyedMutex } from '../keyed-mutex.js';
+import { ioError } from './durable-fs.js';
 import { lockPath } from './layout.js';
 
 export interface LockOptions {
@@ -154,7 +155,7 @@ export class ClientLocks {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'ELOCKED') {
-          throw new TcsyncError('STORAGE_IO', `cannot lock client: ${code ?? String(err)}`, { cause: err });
+          throw ioError('cannot lock client', err);
         }
         if (Date.now() > deadline) {
           throw new TcsyncError('LOCK_TIMEOUT', `client ${shortId(clientId)} is locked by another process`, { cause: err });

@@ -9,11 +9,14 @@ import writeFileAtomic from 'write-file-atomic';
 import { TcsyncError } from '../../errors.js';
 import { tempPathOf } from './layout.js';
 
-/** Wraps an unexpected file-system error as `STORAGE_IO`, keeping the cause for logs. */
+/**
+ * Wraps an unexpected file-system error as `STORAGE_IO`, keeping the cause for logs; running out
+ * of file descriptors is `OUT_OF_FILES`, a passing overload rather than a fault of the storage.
+ */
 export function ioError(what: string, err: unknown): TcsyncError {
   if (err instanceof TcsyncError) return err;
   const code = (err as NodeJS.ErrnoException)?.code ?? 'unknown';
-  return new TcsyncError('STORAGE_IO', `${what}: ${code}`, { cause: err });
+  return new TcsyncError(isErrno(err, 'EMFILE', 'ENFILE') ? 'OUT_OF_FILES' : 'STORAGE_IO', `${what}: ${code}`, { cause: err });
 }
 
 export function isErrno(err: unknown, ...codes: string[]): boolean {
