@@ -32,7 +32,7 @@ export function createNodeHandler(yoga: GraphqlYoga, bodyBudget: BodyBudget | nu
     // Only a JSON POST is parsed; yoga refuses anything else without needing its body.
     if (jsonPost) {
       try {
-        body = await readBody(req, BODY_LIMITS, bodyBudget?.holderFor(res, GRAPHQL_BODY_WEIGHT));
+        body = await readBody(req, res, BODY_LIMITS, bodyBudget?.holderFor(res, GRAPHQL_BODY_WEIGHT));
       } catch (err) {
         // Otherwise the client went away mid-body: there is no one left to answer.
         if (err instanceof HttpError) refuse(res, err);

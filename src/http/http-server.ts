@@ -85,6 +85,9 @@ export class HttpServer {
         server.setTimeout(options.socketIdleTimeoutMs ?? 60_000);
         if (options.maxConnections !== undefined) server.maxConnections = Math.max(1, Math.floor(options.maxConnections / addresses.length));
         server.on('clientError', answerClientError);
+        // Node would answer `Expect: 100-continue` with 100 before any check, inviting a body it
+        // then refuses; readBody sends the 100 once the request has passed them.
+        server.on('checkContinue', listener);
         // Without a listener Node drops a CONNECT's connection with no answer at all.
         server.on('connect', (_req: unknown, socket: Socket) => answerRaw(socket, 400));
         httpServer.#servers.push(server);

@@ -3,7 +3,7 @@
  * Content-Length before a byte is read, or by the running count, so that no more than the cap is
  * ever held. A client that stops sending mid-body is cut off after an idle timeout.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BUDGET_SPENT_MESSAGE, type BodyHold } from './body-budget.js';
 import { ClientGoneError, HttpError } from './http-error.js';
 
@@ -23,10 +23,13 @@ export interface BodyLimits {
  * never by the length it declares, so that clients declaring large bodies and sending them slowly
  * cannot hold the budget with bytes they never send; past the budget the answer is 503.
  */
-export function readBody(req: IncomingMessage, limits: BodyLimits, hold?: BodyHold): Promise<Buffer> {
+export function readBody(req: IncomingMessage, res: ServerResponse, limits: BodyLimits, hold?: BodyHold): Promise<Buffer> {
   const tooLarge = () => new HttpError(limits.tooLargeStatus ?? 400, limits.tooLargeMessage);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limits.maxBytes) return Promise.reject(tooLarge());
+  // The server leaves `Expect: 100-continue` to us (http-server.ts): invite the body only now,
+  // when every check before it has passed, so that a refused one is never sent.
+  if (req.headers.expect?.toLowerCase() === '100-continue') res.writeContinue();
 
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];

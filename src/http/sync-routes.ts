@@ -35,7 +35,7 @@ export function syncRoutes({ sync, access, body, bodyBudget }: SyncRouteOptions)
   const identify = (ctx: RequestContext): ClientId => (ctx.clientId = requireClientId(ctx.req, access));
 
   const readSegment = async (ctx: RequestContext, tooLargeMessage: string, emptyMessage: string): Promise<Uint8Array> => {
-    const bytes = await readBody(ctx.req, { ...body, tooLargeMessage }, bodyBudget.holderFor(ctx.res, PROTOCOL_BODY_WEIGHT));
+    const bytes = await readBody(ctx.req, ctx.res, { ...body, tooLargeMessage }, bodyBudget.holderFor(ctx.res, PROTOCOL_BODY_WEIGHT));
     if (bytes.byteLength === 0) throw new HttpError(400, emptyMessage);
     return bytes;
   };

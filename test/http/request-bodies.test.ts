@@ -247,3 +247,37 @@ describe('the budget for bodies held in memory at once', () => {
     expect(budget.held).toBe(0);
   });
 });
+
+describe('Expect: 100-continue', () => {
+  /** Sends the head, waits for the first answer line, then (if invited) the body; returns all received. */
+  async function exchange(declared: number, body: string): Promise<string> {
+    const { port } = new URL(real.url);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    const headers = { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': randomUUID(), 'Content-Length': declared, Expect: '100-continue' };
+    socket.write(head(`/v1/client/add-version/${NIL}`, headers));
+    return new Promise((resolve) => {
+      socket.setEncoding('utf8').on('data', (s: string) => {
+        received += s;
+        if (received.startsWith('HTTP/1.1 100 ') && received.endsWith('\r\n\r\n') && !received.includes('HTTP/1.1 2')) socket.write(body);
+        // A final answer, whole: its head, and its body if it has one (texts end in a newline).
+        if (/HTTP\/1\.1 [2-5]\d\d [^]*\r\n\r\n([^]*\n)?$/.test(received)) {
+          socket.destroy();
+          resolve(received);
+        }
+      });
+    });
+  }
+
+  it('invites the body once the request passed its checks, and answers it', async () => {
+    const received = await exchange(5, 'hello');
+    expect(received).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+  });
+
+  it('refuses a body over the cap without inviting it first', async () => {
+    const received = await exchange(200 * MiB, '');
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    expect(received).not.toContain('100 Continue');
+  });
+});
