@@ -4,7 +4,7 @@
  * more per request than parsing, validating and executing together (see bench/graphql-bench.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GRAPHQL_BODY_WEIGHT, type BodyBudget } from '../http/body-budget.js';
+import { budgetSpent, GRAPHQL_BODY_WEIGHT, type BodyBudget } from '../http/body-budget.js';
 import { HttpError } from '../http/http-error.js';
 import { readBody } from '../http/read-body.js';
 import type { GraphqlYoga } from './create-graphql-yoga.js';
@@ -46,9 +46,12 @@ export function createNodeHandler(yoga: GraphqlYoga, bodyBudget: BodyBudget | nu
       headers: headersOf(req, jsonPost),
       ...(body === undefined ? {} : { body }),
     });
+    const answer = Buffer.from(await response.arrayBuffer());
+    // Held until the client has taken it, which one that stops reading never does.
+    if (bodyBudget !== null && !bodyBudget.holderFor(res, 1).take(answer.byteLength)) return refuse(res, budgetSpent());
     res.statusCode = response.status;
     response.headers.forEach((value, name) => res.setHeader(name, value));
-    res.end(Buffer.from(await response.arrayBuffer()));
+    res.end(answer);
   };
 }
 
@@ -67,7 +70,8 @@ function headersOf(req: IncomingMessage, jsonPost: boolean): [string, string][] 
 }
 
 /**
- * A body refused while read (too large, stalled, over the server's budget), as a GraphQL error.
+ * A body refused while read (too large, stalled, over the server's budget), or an answer over the
+ * budget, as a GraphQL error.
  * The rest of the body is left to the server in front: closing at once would reset the
  * connection under a client still sending, which would then never read this answer.
  */

@@ -1,9 +1,11 @@
 /**
- * The bytes of request bodies held in memory at once, across every request. Each body is capped
- * (100 MiB for the protocol, 16 MiB for GraphQL), but without a bound on their sum a handful of
- * concurrent uploads could take all the memory of a small home server and get it killed.
+ * The bytes of request and answer bodies held in memory at once, across every request. Each body
+ * is capped (100 MiB for the protocol, 16 MiB for GraphQL), but without a bound on their sum a
+ * handful of concurrent uploads, or downloads their clients never read, could take all the memory
+ * of a small home server and get it killed.
  */
 import type { ServerResponse } from 'node:http';
+import { HttpError } from './http-error.js';
 
 /** Two bodies at the protocol's cap read at once; far above what Taskwarrior replicas send at once. */
 export const DEFAULT_BODY_BUDGET_BYTES = 512 * 1024 * 1024;
@@ -58,5 +60,7 @@ export interface BodyHold {
   take(bytes: number): boolean;
 }
 
-/** The answer when the budget is spent: the server is busy, not the request wrong. */
-export const BUDGET_SPENT_MESSAGE = 'too many request bodies in flight; retry shortly';
+/** The refusal when the budget is spent: the server is busy, not the request wrong. */
+export function budgetSpent(): HttpError {
+  return new HttpError(503, 'too many request and answer bodies in flight; retry shortly', { headers: { 'Retry-After': '1' } });
+}

@@ -45,7 +45,7 @@ export class ServerMetrics {
   #bodyBudget: BodyBudget | null = null;
   readonly bodyBytesHeld: Gauge = new Gauge({
     name: 'tcsync_http_request_body_bytes_held',
-    help: 'Bytes of request bodies held in memory now, against the budget whose 503s it explains',
+    help: 'Bytes of request and answer bodies held in memory now (weighted), against the budget whose 503s it explains',
     registers: [this.registry],
     collect: (): void => this.bodyBytesHeld.set(this.#bodyBudget?.held ?? 0),
   });

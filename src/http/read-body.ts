@@ -4,7 +4,7 @@
  * ever held. A client that stops sending mid-body is cut off after an idle timeout.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BUDGET_SPENT_MESSAGE, type BodyHold } from './body-budget.js';
+import { budgetSpent, type BodyHold } from './body-budget.js';
 import { ClientGoneError, HttpError } from './http-error.js';
 
 export interface BodyLimits {
@@ -44,7 +44,7 @@ export function readBody(req: IncomingMessage, res: ServerResponse, limits: Body
       total += chunk.byteLength;
       if (total > limits.maxBytes || (hold !== undefined && !hold.take(chunk.byteLength))) {
         chunks.length = 0;
-        finish(total > limits.maxBytes ? tooLarge() : new HttpError(503, BUDGET_SPENT_MESSAGE, { headers: { 'Retry-After': '1' } }));
+        finish(total > limits.maxBytes ? tooLarge() : budgetSpent());
         return;
       }
       chunks.push(chunk);

@@ -4,7 +4,7 @@
  * 403), body (400), then the transaction.
  */
 import type { AccessPolicy } from '../access-policy.js';
-import { PROTOCOL_BODY_WEIGHT, type BodyBudget } from './body-budget.js';
+import { budgetSpent, PROTOCOL_BODY_WEIGHT, type BodyBudget } from './body-budget.js';
 import type { ClientId } from '../ids.js';
 import type { SyncService } from '../sync/sync-service.js';
 import type { SnapshotUrgency } from '../sync/urgency.js';
@@ -33,6 +33,12 @@ export interface SyncRouteOptions {
 
 export function syncRoutes({ sync, access, body, bodyBudget }: SyncRouteOptions): Route<RequestContext>[] {
   const identify = (ctx: RequestContext): ClientId => (ctx.clientId = requireClientId(ctx.req, access));
+
+  // An answer's bytes stay in memory until the client has taken them, which a client that stops
+  // reading never does: they count against the budget too, until the response closes.
+  const holdAnswer = (ctx: RequestContext, bytes: Uint8Array): void => {
+    if (!bodyBudget.holderFor(ctx.res, 1).take(bytes.byteLength)) throw budgetSpent();
+  };
 
   const readSegment = async (ctx: RequestContext, tooLargeMessage: string, emptyMessage: string): Promise<Uint8Array> => {
     const bytes = await readBody(ctx.req, ctx.res, { ...body, tooLargeMessage }, bodyBudget.holderFor(ctx.res, PROTOCOL_BODY_WEIGHT));
@@ -71,6 +77,7 @@ export function syncRoutes({ sync, access, body, bodyBudget }: SyncRouteOptions)
           if (result.kind === 'not-found') return sendText(ctx.res, 404, 'no such version');
           if (result.kind === 'gone') return sendText(ctx.res, 410, 'version has been deleted');
           const { version } = result;
+          holdAnswer(ctx, version.historySegment);
           send(
             ctx.res,
             200,
@@ -107,6 +114,7 @@ export function syncRoutes({ sync, access, body, bodyBudget }: SyncRouteOptions)
         GET: async (ctx) => {
           const snapshot = await sync.getSnapshot(identify(ctx));
           if (snapshot === null) return sendText(ctx.res, 404, 'no snapshot');
+          holdAnswer(ctx, snapshot.data);
           send(ctx.res, 200, { 'Content-Type': SNAPSHOT_TYPE, 'X-Version-Id': snapshot.versionId }, snapshot.data);
         },
       },

@@ -6,6 +6,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LIMITS } from '../../src/graphql/limits.js';
 import { BodyBudget } from '../../src/http/body-budget.js';
+import { NIL_VERSION_ID, parseClientId } from '../../src/ids.js';
 import { expectData } from './support/expect-error.js';
 import { startGraphqlServer, type TestServer } from './support/graphql-server.js';
 import { NIL, newClientId } from './support/ops.js';
@@ -216,7 +217,7 @@ describe('body size', () => {
 
 describe('the budget for bodies held in memory, shared with the sync protocol', () => {
   test('a body that does not fit is refused with 503, Retry-After and SERVICE_UNAVAILABLE, and its bytes come back', async () => {
-    const budget = new BodyBudget(400); // a GraphQL body costs four times its size
+    const budget = new BodyBudget(700); // a GraphQL body costs four times its size
     const small = await startGraphqlServer({ bodyBudget: budget });
     try {
       const fits = await fetch(small.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY }) });
@@ -226,6 +227,25 @@ describe('the budget for bodies held in memory, shared with the sync protocol', 
       expect(res.headers.get('retry-after')).toBe('1');
       expect(res.headers.get('cache-control')).toBe('no-store, max-age=0');
       expect((await res.json()).errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
+      expect(budget.held).toBe(0);
+
+      // An answer counts too, until the client has taken it: the request takes about 520 bytes
+      // of the 700, so a 20-byte segment's answer fits and a 750-byte one's does not.
+      const page = (id: string) =>
+        fetch(small.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: `{ client(id: "${id}") { versions(first: 1) { edges { node { historySegment } } } } }` }),
+        });
+      const [smallId, bigId] = [newClientId(), newClientId()];
+      await small.sync.addVersion(parseClientId(smallId), NIL_VERSION_ID, new Uint8Array(20).fill(1));
+      await small.sync.addVersion(parseClientId(bigId), NIL_VERSION_ID, new Uint8Array(750).fill(1));
+      const fine = await page(smallId);
+      expect(fine.status).toBe(200);
+      expect((await fine.json()).data.client.versions.edges).toHaveLength(1);
+      const big = await page(bigId);
+      expect(big.status).toBe(503);
+      expect((await big.json()).errors[0].extensions.code).toBe('SERVICE_UNAVAILABLE');
       expect(budget.held).toBe(0);
     } finally {
       await small.close();

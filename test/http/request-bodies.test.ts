@@ -248,6 +248,35 @@ describe('the budget for bodies held in memory at once', () => {
   });
 });
 
+describe('answers count against the same budget until the client has taken them', () => {
+  it('refuses a download with 503 while the budget is spent, and serves it once it is not', async () => {
+    const budget = new BodyBudget(3000);
+    const server = await startInProcessServer({ bodyBudget: budget });
+    try {
+      const c = new ProtocolClient(server.url);
+      expect((await c.addVersion(NIL, Buffer.alloc(1400, 3))).status).toBe(200);
+      expect((await c.getChildVersion(NIL)).status).toBe(200);
+      expect(budget.held).toBe(0);
+
+      // An upload in flight holds 2 x 1,000 bytes: 1,400 more do not fit.
+      const { port } = new URL(server.url);
+      const upload = net.connect(Number(port), '127.0.0.1');
+      upload.on('error', () => undefined);
+      upload.write(head(`/v1/client/add-version/${NIL}`, { 'Content-Type': HISTORY_SEGMENT, 'X-Client-Id': randomUUID(), 'Content-Length': 1200 }) + 'u'.repeat(1000));
+      for (let i = 0; i < 100 && budget.held !== 2000; i++) await new Promise((r) => setTimeout(r, 20));
+      const refused = await c.getChildVersion(NIL);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+
+      upload.destroy();
+      for (let i = 0; i < 100 && budget.held !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect((await c.getChildVersion(NIL)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('Expect: 100-continue', () => {
   /** Sends the head, waits for the first answer line, then (if invited) the body; returns all received. */
   async function exchange(declared: number, body: string): Promise<string> {
