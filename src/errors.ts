@@ -31,6 +31,10 @@ export type ErrorCode =
   | 'UNSUPPORTED_FORMAT'
   /** The process ran out of file descriptors (EMFILE, ENFILE): the same call may work shortly. */
   | 'OUT_OF_FILES'
+  /** The storage's file system is full or over quota (ENOSPC, EDQUOT); nothing was committed. */
+  | 'DISK_FULL'
+  /** The storage's file system is mounted read-only (EROFS); nothing was committed. */
+  | 'READ_ONLY'
   /** Reading or writing storage failed. */
   | 'STORAGE_IO';
 

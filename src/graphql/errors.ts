@@ -17,6 +17,8 @@ export type GraphqlErrorCode =
   | 'CONFLICT'
   | 'FORBIDDEN'
   | 'SERVICE_UNAVAILABLE'
+  | 'STORAGE_FULL'
+  | 'STORAGE_READ_ONLY'
   | 'INTERNAL_SERVER_ERROR';
 
 /** A refusal the caller caused and may see, with its code. */
@@ -55,6 +57,9 @@ const PUBLIC_FAULTS: Record<ErrorCode, PublicFault | null> = {
   LOCK_TIMEOUT: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
   LOCK_LOST: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
   OUT_OF_FILES: { code: 'SERVICE_UNAVAILABLE', message: 'The server is busy; try again.' },
+  // Codes of their own, so that a caller can tell an operator's problem from a busy server.
+  DISK_FULL: { code: 'STORAGE_FULL', message: 'The server is out of disk space; nothing was stored. Try again later.' },
+  READ_ONLY: { code: 'STORAGE_READ_ONLY', message: 'The server cannot write: its storage is read-only. Try again later.' },
   SNAPSHOT_MISMATCH: null,
   TXN_ENDED: null,
   CORRUPT: null,

@@ -26,6 +26,10 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   LOCK_TIMEOUT: { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
   // Out of file descriptors (a flood of connections): an overload that passes, not a fault.
   OUT_OF_FILES: { status: 503, message: 'server busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
+  // An operator's condition, not a fault of the request: clients retry and succeed once it is
+  // fixed, with no restart. Logged once per change of condition (storage-condition.ts), not per request.
+  DISK_FULL: { status: 503, message: 'disk full, retry later', fault: false, headers: { 'Retry-After': '30' } },
+  READ_ONLY: { status: 503, message: 'storage is read-only, retry later', fault: false, headers: { 'Retry-After': '30' } },
   LOCK_LOST: STORAGE_FAULT,
   STORAGE_IO: STORAGE_FAULT,
   CORRUPT: STORAGE_FAULT,
