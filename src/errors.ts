@@ -27,8 +27,13 @@ export type ErrorCode =
   | 'CLIENT_DELETED'
   /** Stored files are damaged or of an unknown format. */
   | 'CORRUPT'
-  /** The data directory has a format this version does not know. */
+  /** The data directory or database has a format (schema) newer than this version knows. */
   | 'UNSUPPORTED_FORMAT'
+  /**
+   * The database cannot be reached (refused, lost or restarting connection). Nothing was
+   * committed, unless the connection was lost while the commit itself was under way.
+   */
+  | 'STORAGE_UNAVAILABLE'
   /** The process ran out of file descriptors (EMFILE, ENFILE): the same call may work shortly. */
   | 'OUT_OF_FILES'
   /** The storage's file system is full or over quota (ENOSPC, EDQUOT); nothing was committed. */

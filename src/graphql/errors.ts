@@ -19,6 +19,7 @@ export type GraphqlErrorCode =
   | 'SERVICE_UNAVAILABLE'
   | 'STORAGE_FULL'
   | 'STORAGE_READ_ONLY'
+  | 'STORAGE_UNAVAILABLE'
   | 'INTERNAL_SERVER_ERROR';
 
 /** A refusal the caller caused and may see, with its code. */
@@ -60,6 +61,7 @@ const PUBLIC_FAULTS: Record<ErrorCode, PublicFault | null> = {
   // Codes of their own, so that a caller can tell an operator's problem from a busy server.
   DISK_FULL: { code: 'STORAGE_FULL', message: 'The server is out of disk space; nothing was stored. Try again later.' },
   READ_ONLY: { code: 'STORAGE_READ_ONLY', message: 'The server cannot write: its storage is read-only. Try again later.' },
+  STORAGE_UNAVAILABLE: { code: 'STORAGE_UNAVAILABLE', message: 'The server cannot reach its database. Try again later.' },
   SNAPSHOT_MISMATCH: null,
   TXN_ENDED: null,
   CORRUPT: null,

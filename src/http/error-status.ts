@@ -30,6 +30,9 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   // fixed, with no restart. Logged once per change of condition (storage-condition.ts), not per request.
   DISK_FULL: { status: 503, message: 'disk full, retry later', fault: false, headers: { 'Retry-After': '30' } },
   READ_ONLY: { status: 503, message: 'storage is read-only, retry later', fault: false, headers: { 'Retry-After': '30' } },
+  // The database is away (restart, failover, network): clients retry and succeed once it is
+  // back, and the pool reconnects by itself. Logged by the storage when the condition changes.
+  STORAGE_UNAVAILABLE: { status: 503, message: 'storage unavailable, retry later', fault: false, headers: { 'Retry-After': '5' } },
   LOCK_LOST: STORAGE_FAULT,
   STORAGE_IO: STORAGE_FAULT,
   CORRUPT: STORAGE_FAULT,
