@@ -2,7 +2,9 @@
  * In-memory storage: the reference implementation the file storage is tested against, and a
  * storage for tests of the layers above. Nothing survives the process.
  */
+import { TcsyncError } from '../errors.js';
 import type { ClientId, VersionId } from '../ids.js';
+import type { ClientSink, ClientSource, ExportedClient } from './client-export.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { StagedTxn, type TxnChanges } from './staged-txn.js';
 import type { Client, Snapshot, Storage, StorageTxn, Version } from './storage.js';
@@ -15,7 +17,7 @@ interface StoredClient {
   readonly children: Map<VersionId, VersionId>;
 }
 
-export class InMemoryStorage implements Storage {
+export class InMemoryStorage implements Storage, ClientSource, ClientSink {
   readonly #clients = new Map<ClientId, StoredClient>();
   readonly #tombstones = new Set<ClientId>();
   readonly #locks = new KeyedMutex<ClientId>();
@@ -49,6 +51,61 @@ export class InMemoryStorage implements Storage {
       .filter((id) => after === null || id > after)
       .sort()
       .slice(0, limit);
+  }
+
+  async exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
+    const release = await this.#locks.acquire(clientId);
+    try {
+      const stored = this.#clients.get(clientId);
+      if (stored === undefined) return null;
+      const { latestVersionId, snapshot } = stored.client;
+      return await work({
+        clientId,
+        latestVersionId,
+        snapshot,
+        readSnapshot: async () => {
+          if (snapshot === null) throw new TcsyncError('SNAPSHOT_MISMATCH', 'the client has no snapshot');
+          if (stored.snapshotData === null) throw new TcsyncError('CORRUPT', 'the snapshot has no bytes');
+          return stored.snapshotData.slice();
+        },
+        versions: async function* () {
+          for (const version of stored.versions.values()) yield copy(version) as Version;
+        },
+      });
+    } finally {
+      release();
+    }
+  }
+
+  async importClient(client: ExportedClient): Promise<void> {
+    const { clientId, latestVersionId, snapshot } = client;
+    const release = await this.#locks.acquire(clientId);
+    try {
+      if (this.#clients.has(clientId)) throw new TcsyncError('CLIENT_EXISTS', 'client already exists');
+      if (this.#tombstones.has(clientId)) throw new TcsyncError('CLIENT_DELETED', 'this client was deleted');
+      const versions = new Map<VersionId, Version>();
+      const children = new Map<VersionId, VersionId>();
+      for await (const version of client.versions()) {
+        if (versions.has(version.versionId) || children.has(version.parentVersionId)) {
+          throw new TcsyncError('CORRUPT', `version ${version.versionId} repeats a version id or a parent`);
+        }
+        versions.set(version.versionId, copy(version) as Version);
+        children.set(version.parentVersionId, version.versionId);
+      }
+      const snapshotData = snapshot === null ? null : (await client.readSnapshot()).slice();
+      this.#clients.set(clientId, { client: { latestVersionId, snapshot: snapshot && { ...snapshot } }, snapshotData, versions, children });
+    } finally {
+      release();
+    }
+  }
+
+  async listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    return [...this.#tombstones].filter((id) => after === null || id > after).sort().slice(0, limit);
+  }
+
+  async importTombstone(clientId: ClientId): Promise<void> {
+    if (this.#clients.has(clientId)) throw new TcsyncError('CLIENT_EXISTS', 'client exists; only an absent client can carry a tombstone');
+    this.#tombstones.add(clientId);
   }
 
   async close(): Promise<void> {
