@@ -1,0 +1,120 @@
+/**
+ * PostgresStorage: clients in a PostgreSQL database, in upstream taskchampion-sync-server's
+ * tables, shared by any number of tcsync processes.
+ *
+ * Serialization per client is PostgreSQL's transaction-scoped advisory lock on a key derived
+ * from the client id (README.md, "PostgreSQL", argues it against a row lock): it exists before
+ * the client's row does, so two processes creating one client wait for each other as two
+ * writers do, and the database drops it with the transaction, whether that commits, rolls back
+ * or loses its connection. Within one process a KeyedMutex queues a client's transactions first,
+ * so a busy client holds at most one pool connection per process, never the whole pool.
+ */
+import type { ClientId } from '../../ids.js';
+import { KeyedMutex } from '../keyed-mutex.js';
+import type { Storage, StorageTxn } from '../storage.js';
+import type pg from 'pg';
+import { clientLockKey, Database, type PoolStats, type PostgresStorageOptions } from './database.js';
+import { PostgresTxn } from './postgres-txn.js';
+import { ensureSchema } from './schema.js';
+
+export class PostgresStorage implements Storage {
+  readonly #db: Database;
+  readonly #locks = new KeyedMutex<ClientId>();
+  #closed = false;
+
+  private constructor(db: Database) {
+    this.#db = db;
+  }
+
+  /**
+   * Connects to the database named by the libpq connection URI `uri` and creates the tables
+   * that are missing. Fails with STORAGE_UNAVAILABLE when the database cannot be reached within
+   * `connectTimeoutMs`, UNSUPPORTED_FORMAT when a newer tcsync laid it out.
+   */
+  static async open(uri: string, options: PostgresStorageOptions = {}): Promise<PostgresStorage> {
+    const db = new Database(uri, options);
+    try {
+      await db.transaction(null, 'setting up the schema', ensureSchema);
+    } catch (err) {
+      await db.end();
+      throw err;
+    }
+    return new PostgresStorage(db);
+  }
+
+  /** The pool's figures now, for /metrics. */
+  get poolStats(): PoolStats {
+    return this.#db.stats;
+  }
+
+  async txn(clientId: ClientId): Promise<StorageTxn> {
+    const unlock = await this.#locks.acquire(clientId);
+    const lockKey = clientLockKey(clientId);
+    try {
+      const conn = await this.#db.open(lockKey, 'beginning a transaction');
+      return new PostgresTxn(this.#db, conn, clientId, lockKey, unlock);
+    } catch (err) {
+      unlock();
+      throw err;
+    }
+  }
+
+  async deleteClient(clientId: ClientId): Promise<boolean> {
+    return this.#underLock(clientId, 'deleting a client', async (conn) => {
+      // ON DELETE CASCADE takes the versions and the snapshot's milliseconds with the row.
+      const deleted = await conn.query('DELETE FROM clients WHERE client_id = $1', [clientId]);
+      if (deleted.rowCount === 0) return false;
+      await conn.query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
+      return true;
+    });
+  }
+
+  async liftTombstone(clientId: ClientId): Promise<boolean> {
+    return this.#db.transaction(null, 'lifting a tombstone', async (conn) => {
+      return ((await conn.query('DELETE FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async isTombstoned(clientId: ClientId): Promise<boolean> {
+    return this.#db.transaction(null, 'reading tombstones', async (conn) => {
+      return (await conn.query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0;
+    });
+  }
+
+  async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    // uuid orders by its bytes, which is the order of the canonical strings.
+    return this.#db.transaction(null, 'listing clients', async (conn) => {
+      const { rows } = await conn.query<{ client_id: ClientId }>(
+        'SELECT client_id FROM clients WHERE $1::uuid IS NULL OR client_id > $1::uuid ORDER BY client_id LIMIT $2',
+        [after, limit],
+      );
+      return rows.map((row) => row.client_id);
+    });
+  }
+
+  /**
+   * Whether the database answers within `timeoutMs` (for /healthz); STORAGE_UNAVAILABLE when it
+   * does not. Uses a connection of its own, so a pool busy with transactions is not "down".
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    await this.#db.ping(timeoutMs);
+  }
+
+  /** Waits for open transactions to end, then ends the pool. A second call does nothing. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#locks.drain();
+    await this.#db.end();
+  }
+
+  /** A transaction of its own under the client's lock, queued behind this process's transactions on it. */
+  async #underLock<T>(clientId: ClientId, what: string, work: (conn: pg.PoolClient) => Promise<T>): Promise<T> {
+    const unlock = await this.#locks.acquire(clientId);
+    try {
+      return await this.#db.transaction(clientLockKey(clientId), what, work);
+    } finally {
+      unlock();
+    }
+  }
+}

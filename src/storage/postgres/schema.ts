@@ -1,0 +1,71 @@
+/**
+ * The database layout. `clients` and `versions` are upstream taskchampion-sync-server's tables
+ * (its postgres/schema.sql, column for column), so a database upstream set up is served as it is
+ * and upstream can read what tcsync wrote. What upstream has no place for lives in tables of
+ * tcsync's own, named tcsync_*, which upstream never reads.
+ */
+import type pg from 'pg';
+import { TcsyncError } from '../../errors.js';
+
+/** The tcsync_* layout this version writes; a database with a higher one is refused. */
+export const SCHEMA_VERSION = 1;
+
+/**
+ * The advisory lock (two-key form, a key space apart from the clients' one-key locks) under which
+ * processes lay out a fresh database one at a time: two CREATE TABLE IF NOT EXISTS at once can
+ * still collide in the catalog. 0x74637379 is "tcsy".
+ */
+const SETUP_LOCK: readonly [number, number] = [0x74637379, 1];
+
+const UPSTREAM_TABLES = [
+  `CREATE TABLE IF NOT EXISTS clients (
+    client_id UUID PRIMARY KEY,
+    latest_version_id UUID default '00000000-0000-0000-0000-000000000000',
+    snapshot_version_id UUID,
+    versions_since_snapshot INTEGER,
+    snapshot_timestamp BIGINT,
+    snapshot BYTEA)`,
+  `CREATE TABLE IF NOT EXISTS versions (
+    client_id UUID NOT NULL,
+    FOREIGN KEY(client_id) REFERENCES clients (client_id) ON DELETE CASCADE,
+    version_id UUID NOT NULL,
+    parent_version_id UUID,
+    history_segment BYTEA,
+    CONSTRAINT versions_pkey PRIMARY KEY (client_id, version_id))`,
+  'CREATE INDEX IF NOT EXISTS versions_by_parent ON versions (parent_version_id)',
+];
+
+const TCSYNC_TABLES = [
+  // Deleted client ids that may not be created again until an admin lifts the tombstone. No
+  // foreign key: the client row is gone by then.
+  `CREATE TABLE IF NOT EXISTS tcsync_tombstones (
+    client_id UUID PRIMARY KEY,
+    deleted_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+  // clients.snapshot_timestamp holds whole seconds (upstream reads it so); the milliseconds of
+  // the same snapshot are kept here, and trusted only while they agree with the clients row, so
+  // a snapshot that upstream stored later is read at its seconds.
+  `CREATE TABLE IF NOT EXISTS tcsync_snapshot_millis (
+    client_id UUID PRIMARY KEY REFERENCES clients (client_id) ON DELETE CASCADE,
+    snapshot_version_id UUID NOT NULL,
+    timestamp_ms BIGINT NOT NULL)`,
+];
+
+/**
+ * Creates whatever is missing, in the first schema of the connection's search_path, and records
+ * the layout's version. `UNSUPPORTED_FORMAT` when the database was laid out by a newer tcsync.
+ * Runs in the caller's transaction, so a failure leaves nothing half made.
+ */
+export async function ensureSchema(conn: pg.ClientBase): Promise<void> {
+  await conn.query('SELECT pg_advisory_xact_lock($1, $2)', [...SETUP_LOCK]);
+  await conn.query('CREATE TABLE IF NOT EXISTS tcsync_schema (version INTEGER NOT NULL)');
+  const { rows } = await conn.query<{ version: number | null }>('SELECT max(version) AS version FROM tcsync_schema');
+  const found = rows[0]?.version ?? null;
+  if (found !== null && found > SCHEMA_VERSION) {
+    throw new TcsyncError('UNSUPPORTED_FORMAT', `the database has tcsync schema version ${found}; this tcsync knows up to ${SCHEMA_VERSION}`);
+  }
+  // Run even when the version is current: a table dropped by hand is made again, not failed on later.
+  for (const ddl of [...UPSTREAM_TABLES, ...TCSYNC_TABLES]) await conn.query(ddl);
+  if (found === SCHEMA_VERSION) return;
+  await conn.query('DELETE FROM tcsync_schema');
+  await conn.query('INSERT INTO tcsync_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
+}
