@@ -26,11 +26,14 @@ import path from 'node:path';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId } from '../../ids.js';
+import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import type { Storage, StorageTxn } from '../storage.js';
 import { ClientCache } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { ensureFormat, makeDirDurably } from './data-dir.js';
 import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-fs.js';
+import { exportFileClient, listFileTombstones } from './file-export.js';
+import { importFileClient, importFileTombstone } from './file-import.js';
 import { FileTxn, type Shared } from './file-txn.js';
 import { ClientPaths, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
 
@@ -50,7 +53,7 @@ export interface FileStorageOptions extends LockOptions {
   readonly cacheClients?: number;
 }
 
-export class FileStorage implements Storage {
+export class FileStorage implements Storage, ClientSource, ClientSink {
   readonly #shared: Shared;
   readonly #locks: ClientLocks;
   #closed = false;
@@ -179,6 +182,24 @@ export class FileStorage implements Storage {
       this.#shared.cache.delete(clientId);
       await lock.release();
     }
+  }
+
+  /** See ClientSource (client-export.ts); implemented in file-export.ts. */
+  exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
+    return exportFileClient(this, this.#shared.dataDir, clientId, work);
+  }
+
+  listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    return listFileTombstones(this.#shared.dataDir, after, limit);
+  }
+
+  /** See ClientSink (client-export.ts); implemented in file-import.ts. */
+  importClient(client: ExportedClient): Promise<void> {
+    return importFileClient(this, client);
+  }
+
+  importTombstone(clientId: ClientId): Promise<void> {
+    return importFileTombstone(this, clientId);
   }
 
   /** Waits for open transactions to end and releases every lock this instance holds. */

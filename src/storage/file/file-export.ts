@@ -1,0 +1,87 @@
+/**
+ * Whole clients out of a data directory (see ../client-export.ts): read through a transaction of
+ * the storage itself, so an export sees what a sync request would, holds the client's lock as any
+ * transaction does, and reads each version as it is consumed.
+ */
+import { readdir } from 'node:fs/promises';
+import { TcsyncError } from '../../errors.js';
+import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
+import type { ExportedClient } from '../client-export.js';
+import { withTxn, type Storage, type Version } from '../storage.js';
+import { parseMeta } from './client-meta.js';
+import { ioError, isErrno, readFileOrNull } from './durable-fs.js';
+import { CHILD_SUFFIX, ClientPaths, TOMBSTONES_DIR } from './layout.js';
+import path from 'node:path';
+
+/**
+ * The parents whose child is committed: every `<parent>.child`, and the links client.json lists
+ * as pending (a transaction without an exclusive lock reads them where they are listed).
+ */
+async function committedParents(paths: ClientPaths): Promise<VersionId[]> {
+  const parents = new Set<VersionId>();
+  let names: string[] = [];
+  try {
+    names = await readdir(paths.versionsDir);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+  for (const name of names) {
+    const id = name.endsWith(CHILD_SUFFIX) ? name.slice(0, -CHILD_SUFFIX.length) : '';
+    if (isCanonicalUuid(id)) parents.add(id as VersionId);
+  }
+  const meta = await readFileOrNull(paths.meta);
+  if (meta !== null) for (const link of parseMeta(meta.toString('utf8'), paths.meta).pendingLinks) parents.add(link.parentVersionId);
+  return [...parents].sort();
+}
+
+export async function exportFileClient<T>(
+  storage: Storage,
+  dataDir: string,
+  clientId: ClientId,
+  work: (client: ExportedClient) => Promise<T>,
+): Promise<T | null> {
+  const paths = new ClientPaths(dataDir, clientId);
+  return withTxn(storage, clientId, async (txn) => {
+    const client = await txn.getClient();
+    if (client === null) return null;
+    const { latestVersionId, snapshot } = client;
+    return work({
+      clientId,
+      latestVersionId,
+      snapshot,
+      async readSnapshot() {
+        if (snapshot === null) throw new TcsyncError('SNAPSHOT_MISMATCH', 'the client has no snapshot');
+        const data = await txn.getSnapshotData(snapshot.versionId);
+        if (data === null) throw new TcsyncError('CORRUPT', `${clientId}: client.json names a snapshot blob that is missing`);
+        return data;
+      },
+      async *versions(): AsyncIterable<Version> {
+        let parents: VersionId[];
+        try {
+          parents = await committedParents(paths);
+        } catch (err) {
+          throw ioError('list versions', err);
+        }
+        for (const parent of parents) {
+          const version = await txn.getVersionByParent(parent);
+          if (version !== null) yield version;
+        }
+      },
+    });
+  });
+}
+
+/** Tombstoned ids greater than `after`, ascending, at most `limit`; temporary files are not tombstones. */
+export async function listFileTombstones(dataDir: string, after: ClientId | null, limit: number): Promise<ClientId[]> {
+  let names: string[];
+  try {
+    names = await readdir(path.join(dataDir, TOMBSTONES_DIR));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw ioError('list tombstones', err);
+  }
+  return names
+    .filter((name): name is ClientId => isCanonicalUuid(name) && (after === null || name > after))
+    .sort()
+    .slice(0, limit);
+}
