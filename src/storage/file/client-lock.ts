@@ -15,13 +15,19 @@
  * changed the client meanwhile (`leaseId` tells it so). Another process that finds the lock
  * taken touches a "want" marker while it waits; a holder that sees a fresh marker drops the lock
  * at once and stays away for a moment, so a busy process cannot starve the others.
+ *
+ * A lock directory cannot be made on a file system that is full or mounted read-only. Then no
+ * other process can take the lock either (mkdir would fail for it too: an existing lock is
+ * EEXIST before it is ENOSPC), so nothing can be committed and reading without the lock sees
+ * committed state: every commit has one atomic commit point. Such a transaction gets a lock that
+ * is not `exclusive`, whose `assertHeld()` fails any commit with the file system's refusal.
  */
 import { stat, unlink, writeFile } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { TcsyncError } from '../../errors.js';
 import { shortId, type ClientId } from '../../ids.js';
 import { KeyedMutex } from '../keyed-mutex.js';
-import { ioError } from './durable-fs.js';
+import { ioError, refusesWrites } from './durable-fs.js';
 import { lockPath } from './layout.js';
 
 export interface LockOptions {
@@ -43,6 +49,11 @@ export interface LockOptions {
 }
 
 export interface HeldLock {
+  /**
+   * False when the lock could not be taken because the file system refuses writes (full or
+   * read-only): the transaction may read committed state but must neither commit nor repair.
+   */
+  readonly exclusive: boolean;
   /**
    * Equal for transactions during which the lock was held without a break: state read under an
    * earlier transaction with the same leaseId is still current.
@@ -98,7 +109,9 @@ export class ClientLocks {
         lease.idle = null;
       } else {
         this.#leases.delete(clientId);
-        lease = await this.#take(clientId);
+        const taken = await this.#take(clientId);
+        if (taken instanceof TcsyncError) return this.#readOnly(taken, leaveQueue);
+        lease = taken;
         this.#leases.set(clientId, lease);
       }
     } catch (err) {
@@ -108,6 +121,7 @@ export class ClientLocks {
     const held = lease;
     let released = false;
     return {
+      exclusive: true,
       leaseId: held.id,
       assertHeld() {
         if (held.lost !== null) {
@@ -132,7 +146,26 @@ export class ClientLocks {
     await Promise.all([...this.#leases].map(([clientId, lease]) => this.#drop(clientId, lease)));
   }
 
-  async #take(clientId: ClientId): Promise<Lease> {
+  /** A lock for reading only, while the file system refuses the lock directory (`refusal`). */
+  #readOnly(refusal: TcsyncError, leaveQueue: () => void): HeldLock {
+    let released = false;
+    return {
+      exclusive: false,
+      // Never equal to a lease under which anything was cached: this one proves nothing.
+      leaseId: this.#nextLeaseId++,
+      assertHeld() {
+        throw refusal;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        leaveQueue();
+      },
+    };
+  }
+
+  /** Takes the lock directory, or says why the file system refuses to create it. */
+  async #take(clientId: ClientId): Promise<Lease | TcsyncError> {
     const file = lockPath(this.#dataDir, clientId);
     const want = `${file}.want`;
     const yieldFor = (this.#yieldUntil.get(clientId) ?? 0) - Date.now();
@@ -154,6 +187,7 @@ export class ClientLocks {
         return lease;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
+        if (refusesWrites(err)) return ioError('cannot lock client', err);
         if (code !== 'ELOCKED') {
           throw ioError('cannot lock client', err);
         }

@@ -176,7 +176,10 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   async withClientLock<T>(clientId: ClientId, work: (clientDir: string, assertHeld: () => void) => Promise<T>): Promise<T> {
     const lock = await this.#locks.acquire(clientId);
     try {
-      return await work(new ClientPaths(this.#shared.dataDir, clientId).dir, () => lock.assertHeld());
+      // Without an exclusive lock (the file system refuses writes) the work reads committed
+      // state, which is all it can do there; its own writes fail with the file system's refusal.
+      const assertHeld = lock.exclusive ? () => lock.assertHeld() : () => undefined;
+      return await work(new ClientPaths(this.#shared.dataDir, clientId).dir, assertHeld);
     } finally {
       // The work may have changed files: what this process remembers of the client must be re-read.
       this.#shared.cache.delete(clientId);

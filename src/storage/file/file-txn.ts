@@ -3,7 +3,7 @@
  * from the checkpoint), and commits staged changes through exactly one commit point. See
  * file-storage.ts for the design.
  */
-import { link, mkdir, unlink } from 'node:fs/promises';
+import { link, mkdir, rm, unlink } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
@@ -54,7 +54,9 @@ export class FileTxn extends StagedTxn {
       const identity = identityOf(st);
       if (state?.identity !== identity) {
         const meta = parseMeta((await readFileOrNull(this.#paths.meta))?.toString('utf8') ?? '', this.#paths.meta);
-        if (meta.pendingLinks.length > 0) await this.#createLinks(meta.pendingLinks);
+        // Only the lock holder completes a commit; without the lock the pending links are
+        // followed where client.json lists them (#childIdOf), which needs no write.
+        if (meta.pendingLinks.length > 0 && this.#lock.exclusive) await this.#createLinks(meta.pendingLinks);
         state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId };
       }
       state = await this.#followChildren(state);
@@ -69,8 +71,13 @@ export class FileTxn extends StagedTxn {
 
   protected loadVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
     return this.#io('read version', async () => {
-      const file = this.#paths.child(parentVersionId);
-      const bytes = await readFileOrNull(file);
+      let file = this.#paths.child(parentVersionId);
+      let bytes = await readFileOrNull(file);
+      const pending = bytes === null ? this.#pendingChildOf(parentVersionId) : null;
+      if (pending !== null) {
+        file = this.#paths.version(pending);
+        bytes = await readFileOrNull(file);
+      }
       if (bytes === null) return null;
       const version = decodeVersion(bytes, file);
       if (version.parentVersionId !== parentVersionId) throw new TcsyncError('CORRUPT', `${file}: names parent ${version.parentVersionId}`);
@@ -123,6 +130,8 @@ export class FileTxn extends StagedTxn {
 
   protected persist(changes: TxnChanges): Promise<void> {
     return this.#io('commit', async () => {
+      // Without the lock nothing is written at all (it is asserted again at the commit point).
+      this.#lock.assertHeld();
       const [only, ...more] = changes.versions;
       if (changes.before !== null && only && more.length === 0 && changes.snapshotData === null &&
           only.parentVersionId === changes.before.latestVersionId && this.#state !== null) {
@@ -137,65 +146,124 @@ export class FileTxn extends StagedTxn {
     await this.#lock.release();
   }
 
-  /** The common commit: one version on top of the latest, committed by its `.child` link. */
+  /**
+   * The common commit: one version on top of the latest, committed by its `.child` link. A commit
+   * that fails is not acknowledged, so it must not stay visible either: when the directory fsync
+   * after the link fails, the link and the file are taken back before the error is answered.
+   */
   async #commitOneVersion(state: ClientState, version: Version): Promise<void> {
+    const file = this.#paths.version(version.versionId);
+    const child = this.#paths.child(version.parentVersionId);
     await this.#writeVersionFile(version);
-    this.#lock.assertHeld();
+    let linked = false;
     try {
-      await link(this.#paths.version(version.versionId), this.#paths.child(version.parentVersionId));
+      this.#lock.assertHeld();
+      try {
+        await link(file, child);
+        linked = true;
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+        // Another writer committed a child of our parent: our lock was not exclusive.
+        throw new TcsyncError('LOCK_LOST', 'another writer committed concurrently; nothing was committed');
+      }
+      await fsyncDir(this.#paths.versionsDir);
     } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-      // Another writer committed a child of our parent: our lock was not exclusive.
-      await unlink(this.#paths.version(version.versionId)).catch(() => undefined);
-      throw new TcsyncError('LOCK_LOST', 'another writer committed concurrently; nothing was committed');
+      this.#shared.cache.delete(this.#clientId);
+      await this.#takeBack(linked ? [child, file] : [file], this.#paths.versionsDir);
+      throw err;
     }
-    await fsyncDir(this.#paths.versionsDir);
     const next = { ...state, latest: version.versionId, steps: state.steps + 1 };
     this.#remember(next);
     if (next.steps >= this.#shared.checkpointEvery) await this.#checkpoint(next);
   }
 
-  /** Every other commit: blobs first, then client.json renamed into place as the commit point. */
+  /**
+   * Every other commit: blobs first, then client.json renamed into place as the commit point.
+   * Until that rename is durable a failure takes back everything this commit wrote (the old
+   * client.json too, if the rename happened and only its fsync failed); after it, the commit
+   * stands and the steps that complete it cannot fail it: the next load redoes them.
+   */
   async #commitWithMeta(changes: TxnChanges): Promise<void> {
     const { dataDir } = this.#shared;
     const { after, versions, snapshotData } = changes;
-    if (changes.before === null) {
-      await mkdir(this.#paths.versionsDir, { recursive: true });
-      await fsyncDir(this.#paths.dir);
-      await fsyncDir(dataDir);
-    }
-    for (const version of versions) await this.#writeVersionFile(version);
-    if (versions.length > 0) await fsyncDir(this.#paths.versionsDir);
-
-    const oldSnapshot = this.#state?.meta.snapshot ?? null;
+    const isNew = changes.before === null;
+    const oldMeta = this.#state?.meta ?? null;
+    const oldSnapshot = oldMeta?.snapshot ?? null;
+    const written: string[] = [];
     let snapshot: SnapshotMeta | null = null;
-    if (after.snapshot !== null && snapshotData !== null) {
-      const file = `snapshot-${uuidv4()}.bin`;
-      await writeNewFile(this.#paths.snapshotBlob(file), [snapshotData]);
-      await fsyncDir(this.#paths.dir);
-      snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
-    } else if (after.snapshot !== null && oldSnapshot !== null) {
-      snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
-    }
     const pendingLinks = versions.map(({ versionId, parentVersionId }) => ({ versionId, parentVersionId }));
-    const meta: ClientMeta = { checkpointVersionId: after.latestVersionId, snapshot, pendingLinks };
-
-    this.#lock.assertHeld();
+    let renamed = false;
     try {
-      await replaceFile(this.#paths.meta, serializeMeta(meta));
-      await fsyncDir(this.#paths.dir);
-      // Committed. What follows completes it; a crash here is repaired by the next load.
-      await this.#createLinks(pendingLinks);
-      if (oldSnapshot !== null && oldSnapshot.file !== snapshot?.file) {
-        await unlink(this.#paths.snapshotBlob(oldSnapshot.file)).catch(() => undefined);
+      if (isNew) {
+        await mkdir(this.#paths.versionsDir, { recursive: true });
+        await fsyncDir(this.#paths.dir);
+        await fsyncDir(dataDir);
       }
-      const st = await statOrNull(this.#paths.meta);
-      if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
-      this.#remember({ identity: identityOf(st), meta, latest: after.latestVersionId, steps: 0, leaseId: this.#lock.leaseId });
+      for (const version of versions) {
+        await this.#writeVersionFile(version);
+        written.push(this.#paths.version(version.versionId));
+      }
+      if (versions.length > 0) await fsyncDir(this.#paths.versionsDir);
+
+      if (after.snapshot !== null && snapshotData !== null) {
+        const file = `snapshot-${uuidv4()}.bin`;
+        await writeNewFile(this.#paths.snapshotBlob(file), [snapshotData]);
+        written.push(this.#paths.snapshotBlob(file));
+        await fsyncDir(this.#paths.dir);
+        snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
+      } else if (after.snapshot !== null && oldSnapshot !== null) {
+        snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
+      }
+      this.#lock.assertHeld();
+      await replaceFile(this.#paths.meta, serializeMeta({ checkpointVersionId: after.latestVersionId, snapshot, pendingLinks }));
+      renamed = true;
+      await fsyncDir(this.#paths.dir);
     } catch (err) {
       this.#shared.cache.delete(this.#clientId);
+      if (renamed) await this.#restoreMeta(oldMeta);
+      if (isNew) await this.#takeBack([this.#paths.dir], dataDir);
+      else await this.#takeBack(written, this.#paths.dir);
       throw err;
     }
+    await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, {
+      checkpointVersionId: after.latestVersionId,
+      snapshot,
+      pendingLinks,
+    });
+  }
+
+  /** The steps after a durable client.json rename; a failure here only makes the next load redo them. */
+  async #completeCommit(links: readonly PendingLink[], supersededSnapshot: SnapshotMeta | null, meta: ClientMeta): Promise<void> {
+    try {
+      await this.#createLinks(links);
+      if (supersededSnapshot !== null) await unlink(this.#paths.snapshotBlob(supersededSnapshot.file)).catch(() => undefined);
+      const st = await statOrNull(this.#paths.meta);
+      if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
+      this.#remember({ identity: identityOf(st), meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId });
+    } catch {
+      this.#shared.cache.delete(this.#clientId);
+    }
+  }
+
+  /**
+   * Puts back the client.json that a failed commit replaced (or removes the one it created), so
+   * that what is visible matches the answer: not stored. Best effort, as the fsync that failed
+   * may fail again; the error the caller answers with is the original one.
+   */
+  async #restoreMeta(oldMeta: ClientMeta | null): Promise<void> {
+    try {
+      if (oldMeta === null) await unlink(this.#paths.meta);
+      else await replaceFile(this.#paths.meta, serializeMeta(oldMeta));
+      await fsyncDir(this.#paths.dir);
+    } catch {
+      // Nothing better to do: the next load reads whichever client.json is there.
+    }
+  }
+
+  /** Removes what a failed commit wrote (files, or a new client's directory), best effort. */
+  async #takeBack(paths: readonly string[], dir: string): Promise<void> {
+    for (const file of paths) await rm(file, { recursive: true, force: true }).catch(() => undefined);
+    await fsyncDir(dir).catch(() => undefined);
   }
 
   /** Rewrites client.json at the latest version, so that new readers follow fewer links. */
@@ -230,16 +298,18 @@ export class FileTxn extends StagedTxn {
   }
 
   async #createLinks(links: readonly PendingLink[]): Promise<void> {
-    if (links.length === 0) return;
+    let created = false;
     for (const { versionId, parentVersionId } of links) {
       try {
         await link(this.#paths.version(versionId), this.#paths.child(parentVersionId));
+        created = true;
       } catch (err) {
         if (isErrno(err, 'ENOENT')) throw new TcsyncError('CORRUPT', `${this.#paths.version(versionId)}: named by client.json but missing`);
         if (!isErrno(err, 'EEXIST')) throw err;
       }
     }
-    await fsyncDir(this.#paths.versionsDir);
+    // client.json keeps listing links that exist long after: loading it must not cost an fsync.
+    if (created) await fsyncDir(this.#paths.versionsDir);
   }
 
   /** Follows `.child` links from the state's latest version to the real latest. */
@@ -257,7 +327,7 @@ export class FileTxn extends StagedTxn {
   async #childIdOf(parent: VersionId): Promise<VersionId | null> {
     const file = this.#paths.child(parent);
     const handle = await openOrNull(file);
-    if (handle === null) return null;
+    if (handle === null) return this.#pendingChildOf(parent);
     try {
       const head = Buffer.alloc(MAX_HEADER);
       const { bytesRead } = await handle.read(head, 0, head.length, 0);
@@ -269,9 +339,18 @@ export class FileTxn extends StagedTxn {
     }
   }
 
+  /**
+   * The child that client.json lists as committed but whose `.child` link is not made yet: only
+   * seen by a transaction without the lock, which may not make it (see loadClient).
+   */
+  #pendingChildOf(parent: VersionId): VersionId | null {
+    return this.#state?.meta.pendingLinks.find((link) => link.parentVersionId === parent)?.versionId ?? null;
+  }
+
   #remember(state: ClientState): void {
     this.#state = { ...state, leaseId: this.#lock.leaseId };
-    this.#shared.cache.set(this.#clientId, this.#state);
+    // What a transaction without the lock saw may change under it, and its links may be pending.
+    if (this.#lock.exclusive) this.#shared.cache.set(this.#clientId, this.#state);
   }
 
   async #io<T>(what: string, work: () => Promise<T>): Promise<T> {
