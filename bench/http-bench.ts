@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AccessPolicy } from '../dist/access-policy.js';
-import { createRequestHandler, HttpServer, instrumentStorage, ServerMetrics } from '../dist/http/index.js';
+import { createRequestHandler, dataDirHealth, HttpServer, instrumentStorage, ServerMetrics } from '../dist/http/index.js';
 import { FileStorage, NIL_VERSION_ID, parseClientId, SyncService, type ClientId, type VersionId } from '../dist/index.js';
 import { clientWithHistory } from './fixtures.js';
 import { benchLogger, LoadClient } from './load-client.js';
@@ -46,7 +46,7 @@ export async function bench(): Promise<BenchSection> {
   const sync = new SyncService(instrumentStorage(storage, metrics), { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
   const access = new AccessPolicy({ allowClientIds: null, createClients: true, adminToken: null });
   const logger = benchLogger();
-  const server = await HttpServer.listen(createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir }), [{ host: '127.0.0.1', port: 0 }]);
+  const server = await HttpServer.listen(createRequestHandler({ sync, access, logger, metrics, health: dataDirHealth(storage.dataDir) }), [{ host: '127.0.0.1', port: 0 }]);
   const connections: LoadClient[] = [];
   /** A replica: its own connection, as each Taskwarrior process has. */
   const connect = () => {

@@ -4,7 +4,16 @@
  */
 import type { Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
-import { BodyBudget, createRequestHandler, DEFAULT_BODY_BUDGET_BYTES, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
+import {
+  BodyBudget,
+  ConditionLog,
+  createRequestHandler,
+  dataDirHealth,
+  DEFAULT_BODY_BUDGET_BYTES,
+  HttpServer,
+  instrumentStorage,
+  ServerMetrics,
+} from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import { SyncService } from '../sync/sync-service.js';
 import { openFilesLimit } from './open-files-limit.js';
@@ -39,7 +48,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const metrics = new ServerMetrics();
-  const measured = instrumentStorage(storage, metrics);
+  metrics.watchDataDir(storage.dataDir);
+  const conditions = new ConditionLog(logger);
+  const measured = instrumentStorage(storage, metrics, conditions);
   const sync = new SyncService(measured, {
     createClients: config.createClients,
     snapshotVersions: config.snapshotVersions,
@@ -55,7 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   // One budget for request bodies in memory, whichever transport they came by.
   const bodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
   const graphql = createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
-  const handler = createRequestHandler({ sync, access, logger, metrics, dataDir: storage.dataDir, graphql, bodyBudget });
+  const health = dataDirHealth(storage.dataDir);
+  const handler = createRequestHandler({ sync, access, logger, metrics, health, conditions, graphql, bodyBudget });
 
   let server: HttpServer;
   try {

@@ -1,5 +1,7 @@
 /** The HTTP transport: the sync protocol v1, health, metrics and the GraphQL mount on node:http. */
 export { BodyBudget, DEFAULT_BODY_BUDGET_BYTES } from './body-budget.js';
+export { ConditionLog } from './condition-log.js';
+export { dataDirHealth, DEFAULT_DISK_RESERVE_BYTES, type DataDirHealthOptions, type HealthCheck, type HealthResult } from './health-probe.js';
 export { createRequestHandler, type RequestHandlerOptions } from './request-handler.js';
 export { CACHE_CONTROL } from './respond.js';
 export { HttpServer, type HttpServerOptions, type ListenAddress } from './http-server.js';

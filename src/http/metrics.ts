@@ -5,6 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BodyBudget } from './body-budget.js';
+import { freeBytes } from './health-probe.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -50,8 +51,24 @@ export class ServerMetrics {
     collect: (): void => this.bodyBytesHeld.set(this.#bodyBudget?.held ?? 0),
   });
 
+  #dataDir: string | null = null;
+  readonly dataDirFreeBytes: Gauge = new Gauge({
+    name: 'tcsync_data_dir_free_bytes',
+    help: 'Bytes free for tcsync on the data directory\'s file system (commits fail with 503 near 0; /healthz is 503 below its reserve)',
+    registers: [this.registry],
+    collect: async (): Promise<void> => {
+      const free = this.#dataDir === null ? null : await freeBytes(this.#dataDir);
+      if (free !== null) this.dataDirFreeBytes.set(free);
+    },
+  });
+
   constructor(options: ServerMetricsOptions = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports the free space of `dir`'s file system in tcsync_data_dir_free_bytes. */
+  watchDataDir(dir: string): void {
+    this.#dataDir = dir;
   }
 
   /** Reports `budget` in tcsync_http_request_body_bytes_held. */

@@ -11,7 +11,9 @@ import { shortId } from '../ids.js';
 import type { SyncService } from '../sync/sync-service.js';
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES } from './body-budget.js';
 import type { RequestContext } from './context.js';
+import { ConditionLog } from './condition-log.js';
 import { answerFor } from './error-status.js';
+import type { HealthCheck } from './health-probe.js';
 import { HttpError } from './http-error.js';
 import { ServerMetrics } from './metrics.js';
 import { CACHE_CONTROL, sendText } from './respond.js';
@@ -30,10 +32,13 @@ export interface RequestHandlerOptions {
   readonly logger: Logger;
   /** Where request and storage figures are counted; /metrics serves its registry. @default new ServerMetrics() */
   readonly metrics?: ServerMetrics;
-  /** The directory /healthz proves writable; null makes /healthz always healthy. @default null */
-  readonly dataDir?: string | null;
-  /** How long the /healthz write probe may take before the answer is 503. @default 2000 */
-  readonly healthTimeoutMs?: number;
+  /** What /healthz asks (see health-probe.ts); null makes /healthz always healthy. @default null */
+  readonly health?: HealthCheck | null;
+  /**
+   * Logs an operator's conditions (disk full, ...) once as they begin and end; share it with
+   * instrumentStorage. @default a new one on `logger`
+   */
+  readonly conditions?: ConditionLog;
   /** Serves `/graphql` and below; without one those paths are 404. @default null */
   readonly graphql?: GraphqlHandler | null;
   /** Largest history segment or snapshot accepted, in bytes (the reference's limit). @default 104857600 */
@@ -63,9 +68,8 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
   const router = new Router<RequestContext>([
     ...serviceRoutes({
       metrics,
-      logger,
-      dataDir: options.dataDir ?? null,
-      healthTimeoutMs: options.healthTimeoutMs ?? 2000,
+      health: options.health ?? null,
+      conditions: options.conditions ?? new ConditionLog(logger),
       graphql: options.graphql ?? null,
     }),
     ...syncRoutes({

@@ -1,9 +1,9 @@
 /** The routes around the protocol: the banner, health, metrics, and the GraphQL mount. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import { SERVER_NAME, SERVER_VERSION } from '../version.js';
 import type { RequestContext } from './context.js';
-import { probeWritable } from './health-probe.js';
+import type { ConditionLog } from './condition-log.js';
+import type { HealthCheck } from './health-probe.js';
 import type { ServerMetrics } from './metrics.js';
 import { send, sendText } from './respond.js';
 import { ANY_METHOD, type Route } from './router.js';
@@ -14,18 +14,16 @@ export type GraphqlHandler = (req: IncomingMessage, res: ServerResponse) => void
 export interface ServiceRouteOptions {
   /** Served at /metrics. */
   readonly metrics: ServerMetrics;
-  /** Told why a health check failed. */
-  readonly logger: Logger;
-  /** The directory /healthz proves writable; null when there is none (in-memory storage). */
-  readonly dataDir: string | null;
-  /** How long the write probe may take before /healthz answers 503. */
-  readonly healthTimeoutMs: number;
+  /** What /healthz asks; null when there is nothing to ask (in-memory storage). */
+  readonly health: HealthCheck | null;
+  /** Told when health checks start and stop failing. */
+  readonly conditions: ConditionLog;
   /** Serves /graphql and below; null leaves those paths unrouted (404). */
   readonly graphql: GraphqlHandler | null;
 }
 
 export function serviceRoutes(options: ServiceRouteOptions): Route<RequestContext>[] {
-  const { metrics, logger, dataDir, healthTimeoutMs, graphql } = options;
+  const { metrics, health, conditions, graphql } = options;
   const routes: Route<RequestContext>[] = [
     {
       template: '/',
@@ -35,10 +33,12 @@ export function serviceRoutes(options: ServiceRouteOptions): Route<RequestContex
       template: '/healthz',
       methods: {
         GET: async ({ res }) => {
-          const probe = dataDir === null ? { ok: true } : await probeWritable(dataDir, healthTimeoutMs);
-          if (probe.ok) return sendText(res, 200, 'ok');
-          logger.warn({ reason: probe.reason }, 'health check failed: data directory not writable');
-          sendText(res, 503, 'data directory not writable');
+          const result = health === null ? { ok: true } : await health();
+          const condition = result.ok ? null : (result.condition ?? 'failing');
+          conditions.set('health check', condition, result.reason === undefined ? {} : { reason: result.reason });
+          if (condition === null) return sendText(res, 200, 'ok');
+          // Monitoring and load balancers read the status; a person reads why.
+          sendText(res, 503, condition, { 'Retry-After': '30' });
         },
       },
     },

@@ -1,39 +1,63 @@
 /**
- * A Storage decorator that times lock waits and commits, so the storage layer stays free of
- * metrics and any Storage can be measured.
+ * A Storage decorator that times lock waits and commits, and tells the condition log when
+ * commits start or stop failing for an operator's reason (a full disk), so the storage layer
+ * stays free of metrics and logging and any Storage can be watched.
  */
 import { performance } from 'node:perf_hooks';
 import type { ClientId, VersionId } from '../ids.js';
 import type { Client, Snapshot, Storage, StorageTxn, Version } from '../storage/storage.js';
+import { conditionOfError, type ConditionLog } from './condition-log.js';
 import type { ServerMetrics } from './metrics.js';
 
-export function instrumentStorage(storage: Storage, metrics: ServerMetrics): Storage {
-  return new InstrumentedStorage(storage, metrics);
+/** Watches `storage`; `conditions` (when given) hears of commits refused for an operator's reason. */
+export function instrumentStorage(storage: Storage, metrics: ServerMetrics, conditions: ConditionLog | null = null): Storage {
+  return new InstrumentedStorage(storage, new Watch(metrics, conditions));
+}
+
+/** Where the outcomes go. */
+class Watch {
+  constructor(
+    readonly metrics: ServerMetrics,
+    readonly conditions: ConditionLog | null,
+  ) {}
+
+  /** Runs a write and reports how it went. */
+  async write<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      const result = await work();
+      this.conditions?.set('commits', null);
+      return result;
+    } catch (err) {
+      const condition = conditionOfError(err);
+      if (condition !== null) this.conditions?.set('commits', condition, { code: (err as { code?: string }).code });
+      throw err;
+    }
+  }
 }
 
 class InstrumentedStorage implements Storage {
   readonly #inner: Storage;
-  readonly #metrics: ServerMetrics;
+  readonly #watch: Watch;
 
-  constructor(inner: Storage, metrics: ServerMetrics) {
+  constructor(inner: Storage, watch: Watch) {
     this.#inner = inner;
-    this.#metrics = metrics;
+    this.#watch = watch;
   }
 
   async txn(clientId: ClientId): Promise<StorageTxn> {
     // Beginning a transaction is taking the client's lock; everything else is reading.
     const started = performance.now();
     const txn = await this.#inner.txn(clientId);
-    this.#metrics.lockWaitSeconds.observe((performance.now() - started) / 1000);
-    return new InstrumentedTxn(txn, this.#metrics);
+    this.#watch.metrics.lockWaitSeconds.observe((performance.now() - started) / 1000);
+    return new InstrumentedTxn(txn, this.#watch);
   }
 
   deleteClient(clientId: ClientId): Promise<boolean> {
-    return this.#inner.deleteClient(clientId);
+    return this.#watch.write(() => this.#inner.deleteClient(clientId));
   }
 
   liftTombstone(clientId: ClientId): Promise<boolean> {
-    return this.#inner.liftTombstone(clientId);
+    return this.#watch.write(() => this.#inner.liftTombstone(clientId));
   }
 
   isTombstoned(clientId: ClientId): Promise<boolean> {
@@ -51,13 +75,13 @@ class InstrumentedStorage implements Storage {
 
 class InstrumentedTxn implements StorageTxn {
   readonly #inner: StorageTxn;
-  readonly #metrics: ServerMetrics;
+  readonly #watch: Watch;
   /** Read-only transactions commit nothing; timing them would drown the real commits. */
   #writes = false;
 
-  constructor(inner: StorageTxn, metrics: ServerMetrics) {
+  constructor(inner: StorageTxn, watch: Watch) {
     this.#inner = inner;
-    this.#metrics = metrics;
+    this.#watch = watch;
   }
 
   getClient(): Promise<Client | null> {
@@ -96,10 +120,10 @@ class InstrumentedTxn implements StorageTxn {
     const started = performance.now();
     let outcome = 'error';
     try {
-      await this.#inner.commit();
+      await this.#watch.write(() => this.#inner.commit());
       outcome = 'ok';
     } finally {
-      this.#metrics.commitSeconds.observe({ outcome }, (performance.now() - started) / 1000);
+      this.#watch.metrics.commitSeconds.observe({ outcome }, (performance.now() - started) / 1000);
     }
   }
 

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TcsyncError, type ErrorCode } from '../../src/errors.js';
 import type { ClientId } from '../../src/ids.js';
 import { FileStorage } from '../../src/storage/file/file-storage.js';
+import { dataDirHealth } from '../../src/http/index.js';
 import { InMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { StorageTxn } from '../../src/storage/storage.js';
 import { httpRequest } from '../support/http-request.js';
@@ -228,7 +229,7 @@ describe('/healthz', () => {
     root = await makeTempDir();
     const dataDir = path.join(root, 'data');
     const storage = await FileStorage.open(dataDir);
-    server = await startInProcessServer({ storage, dataDir });
+    server = await startInProcessServer({ storage, health: dataDirHealth(dataDir) });
     const health = async () => (await httpRequest(`${server.url}/healthz`)).status;
     expect(await health()).toBe(200);
 
