@@ -51,18 +51,22 @@ export interface RequestHandlerOptions {
   /** A request body that receives nothing for this long is abandoned with 408 and its connection closed. @default 30000 */
   readonly bodyIdleTimeoutMs?: number;
   /**
-   * After answering a request whose body was not read (a refusal), the rest of the body is read
-   * and dropped for at most this long before the connection is cut: closing at once would reset
-   * the connection and the client would see the reset instead of the answer.
-   * @default 5000
+   * After answering a request whose body was not read (a refusal, such as a body over the cap),
+   * the rest of the body is read and dropped for at most this long before the connection is cut,
+   * as nginx's lingering close does: closing at once would reset the connection, and a client
+   * that sends its whole body before reading (Taskwarrior's does) would see the reset instead of
+   * the answer.
+   * @default 30000
    */
   readonly lingerMs?: number;
+  /** ... and for at most this many bytes. @default 1073741824 (1 GiB) */
+  readonly lingerBytes?: number;
 }
 
 export function createRequestHandler(options: RequestHandlerOptions): RequestListener {
   const { logger } = options;
   const metrics = options.metrics ?? new ServerMetrics();
-  const lingerMs = options.lingerMs ?? 5000;
+  const linger = { ms: options.lingerMs ?? 30_000, bytes: options.lingerBytes ?? 1024 * 1024 * 1024 };
   const bodyBudget = options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
   metrics.watchBodyBudget(bodyBudget);
   const router = new Router<RequestContext>([
@@ -90,7 +94,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
     let failure: unknown = null;
 
     res.once('finish', () => {
-      if (!req.complete) discardRestOfBody(req, lingerMs);
+      if (!req.complete) discardRestOfBody(req, linger);
     });
     res.once('close', () => {
       const seconds = (performance.now() - started) / 1000;
@@ -138,12 +142,26 @@ function answerError(res: ServerResponse, err: unknown): void {
 
 /**
  * Reads and drops what is left of a refused request's body so that the client, still sending,
- * gets to read the answer; a client that keeps sending past `lingerMs` is cut off.
+ * gets to read the answer; a client that keeps sending past either bound is cut off.
  */
-function discardRestOfBody(req: IncomingMessage, lingerMs: number): void {
-  const timer = setTimeout(() => req.socket.destroy(), lingerMs);
+function discardRestOfBody(req: IncomingMessage, bounds: { readonly ms: number; readonly bytes: number }): void {
+  let dropped = 0;
+  const cut = () => {
+    clearTimeout(timer);
+    req.off('data', onData);
+    req.socket.destroy();
+  };
+  const onData = (chunk: Buffer) => {
+    dropped += chunk.byteLength;
+    if (dropped > bounds.bytes) cut();
+  };
+  const timer = setTimeout(cut, bounds.ms);
   timer.unref();
-  req.once('end', () => clearTimeout(timer));
+  req.once('end', () => {
+    clearTimeout(timer);
+    req.off('data', onData);
+  });
+  req.on('data', onData);
   req.resume();
 }
 

@@ -3,7 +3,9 @@
  * possible, and a client that stalls or vanishes mid-body does not keep anything.
  */
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import http from 'node:http';
+import { promisify } from 'node:util';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyBudget, CACHE_CONTROL } from '../../src/http/index.js';
@@ -12,6 +14,8 @@ import { HISTORY_SEGMENT, NIL, ProtocolClient, SNAPSHOT } from '../support/proto
 import { startInProcessServer, type InProcessServer } from '../support/in-process-server.js';
 
 const MiB = 1024 * 1024;
+const execFileAsync = promisify(execFile);
+const SEND_ALL_THEN_READ = new URL('../fixtures/send-all-then-read.mjs', import.meta.url).pathname;
 let real: InProcessServer;
 let small: InProcessServer;
 
@@ -62,6 +66,14 @@ describe('the cap', () => {
     expect(snapshot.status).toBe(400);
     expect(snapshot.text).toContain('Snapshot over maximum allowed size');
   });
+
+  it('answers a body over 100 MiB with a 400 that a client sending it all before reading still gets, for seconds of sending', async () => {
+    // 110 MiB sent over about 6 s by another process: longer than a short linger would wait.
+    const run = await execFileAsync(process.execPath, [SEND_ALL_THEN_READ, new URL(real.url).port, randomUUID(), '110', '50'], {
+      timeout: 60_000,
+    });
+    expect(run.stdout.trim(), run.stderr).toBe('HTTP/1.1 400 Bad Request');
+  }, 60_000);
 
   it('refuses a Content-Length over 100 MiB at once, before a byte of the body is sent', async () => {
     const { response } = await rawExchange(
