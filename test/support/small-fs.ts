@@ -98,6 +98,7 @@ export class SmallFs {
   }
 
   remount(mode: 'ro' | 'rw'): void {
+    if (mode === 'ro') execFileSync('sync', ['-f', this.dir]);
     execFileSync('mount', ['-o', `remount,${mode}`, this.dir]);
   }
 
