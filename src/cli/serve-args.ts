@@ -27,6 +27,8 @@ export interface ServeConfig {
   readonly adminToken: string | null;
   /** --log-level. @default 'info' */
   readonly logLevel: LevelWithSilent;
+  /** --disk-reserve / DISK_RESERVE: below this many free bytes /healthz says "disk full". @default 16 MiB */
+  readonly diskReserveBytes: number;
 }
 
 export type ServeArgs = { readonly kind: 'help' } | { readonly kind: 'serve'; readonly config: ServeConfig };
@@ -47,6 +49,8 @@ options (environment variable in parentheses; a flag wins over its variable):
   --admin-token TOKEN       enables admin GraphQL operations, sent as "Authorization: Bearer TOKEN"
                             (ADMIN_TOKEN; default: disabled)
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
+  --disk-reserve SIZE       /healthz is 503 "disk full" below this much free space; bytes, or
+                            with K, M or G (DISK_RESERVE; default 16M)
   -h, --help                show this help
 
 Prints "listening on http://HOST:PORT" per address once ready; logs go to stderr.
@@ -72,6 +76,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
         'snapshot-days': { type: 'string' },
         'admin-token': { type: 'string' },
         'log-level': { type: 'string' },
+        'disk-reserve': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -100,6 +105,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       snapshotDays: countOption('--snapshot-days/SNAPSHOT_DAYS', values['snapshot-days'] ?? fromEnv('SNAPSHOT_DAYS') ?? '14'),
       adminToken: values['admin-token'] || fromEnv('ADMIN_TOKEN') || null,
       logLevel: logLevel as LevelWithSilent,
+      diskReserveBytes: sizeOption('--disk-reserve/DISK_RESERVE', values['disk-reserve'] ?? fromEnv('DISK_RESERVE') ?? '16M'),
     },
   };
 }
@@ -138,4 +144,14 @@ function countOption(name: string, value: string): number {
     throw new UsageError(`${name}: expected a whole number from 0 to 4294967295, got ${JSON.stringify(value)}`);
   }
   return n;
+}
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** A size in bytes: digits, optionally followed by K, M or G (powers of 1024). */
+function sizeOption(name: string, value: string): number {
+  const match = /^(\d+)([kmg]?)$/i.exec(value);
+  const bytes = match ? Number(match[1]) * (UNITS[(match[2] ?? '').toLowerCase()] ?? 1) : NaN;
+  if (!Number.isSafeInteger(bytes)) throw new UsageError(`${name}: expected a size such as 16777216 or 16M, got ${JSON.stringify(value)}`);
+  return bytes;
 }

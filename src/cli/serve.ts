@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   // One budget for request bodies in memory, whichever transport they came by.
   const bodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
   const graphql = createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
-  const health = dataDirHealth(storage.dataDir);
+  const health = dataDirHealth(storage.dataDir, { reserveBytes: config.diskReserveBytes });
   const handler = createRequestHandler({ sync, access, logger, metrics, health, conditions, graphql, bodyBudget });
 
   let server: HttpServer;

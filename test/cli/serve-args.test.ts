@@ -23,6 +23,7 @@ describe('defaults', () => {
       snapshotDays: 14,
       adminToken: null,
       logLevel: 'info',
+      diskReserveBytes: 16 * 1024 * 1024,
     });
   });
 
@@ -43,6 +44,7 @@ describe('flags and variables', () => {
         SNAPSHOT_VERSIONS: '20',
         SNAPSHOT_DAYS: '13',
         ADMIN_TOKEN: 'secret',
+        DISK_RESERVE: '1G',
       }),
     ).toEqual({
       dataDir: '/srv/tc',
@@ -56,6 +58,7 @@ describe('flags and variables', () => {
       snapshotDays: 13,
       adminToken: 'secret',
       logLevel: 'info',
+      diskReserveBytes: 1024 ** 3,
     });
   });
 
@@ -75,6 +78,16 @@ describe('flags and variables', () => {
       createClients: false,
       logLevel: 'debug',
     });
+  });
+
+  it('takes --disk-reserve in bytes or with K, M or G, and refuses anything else', () => {
+    expect(config(['--disk-reserve', '0']).diskReserveBytes).toBe(0);
+    expect(config(['--disk-reserve', '4096']).diskReserveBytes).toBe(4096);
+    expect(config(['--disk-reserve', '64k']).diskReserveBytes).toBe(64 * 1024);
+    expect(config(['--disk-reserve', '2M'], { DISK_RESERVE: '1G' }).diskReserveBytes).toBe(2 * 1024 * 1024);
+    for (const bad of ['', ' 5', '-1', '1.5M', '5T', 'M']) {
+      expect(() => config(['--disk-reserve', bad]), bad).toThrow(/--disk-reserve/);
+    }
   });
 
   it('takes --listen and --allow-client-id repeated, comma-separated, or both', () => {

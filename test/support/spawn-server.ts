@@ -78,7 +78,7 @@ export function spawnServer(dataDir: string, options: SpawnServerOptions = {}): 
 /** The test runner's environment without the variables `serve` reads, plus the given ones. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATA_DIR', 'LISTEN', 'CLIENT_ID', 'CREATE_CLIENTS', 'SNAPSHOT_VERSIONS', 'SNAPSHOT_DAYS', 'ADMIN_TOKEN']) delete env[name];
+  for (const name of ['DATA_DIR', 'LISTEN', 'CLIENT_ID', 'CREATE_CLIENTS', 'SNAPSHOT_VERSIONS', 'SNAPSHOT_DAYS', 'ADMIN_TOKEN', 'DISK_RESERVE']) delete env[name];
   for (const [name, value] of Object.entries(extra)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
