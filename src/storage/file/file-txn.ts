@@ -3,6 +3,7 @@
  * from the checkpoint), and commits staged changes through exactly one commit point. See
  * file-storage.ts for the design.
  */
+import { linkSync } from 'node:fs';
 import { link, mkdir, rm, unlink } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -13,7 +14,7 @@ import type { Client, Snapshot, Version } from '../storage.js';
 import { identityOf, type ClientCache, type ClientState } from './client-cache.js';
 import type { HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, openOrNull, readFileOrNull, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
+import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 
@@ -88,16 +89,9 @@ export class FileTxn extends StagedTxn {
   protected loadVersion(versionId: VersionId): Promise<Version | null> {
     return this.#io('read version', async () => {
       const file = this.#paths.version(versionId);
-      const handle = await openOrNull(file);
-      if (handle === null) return null;
-      let bytes: Buffer;
-      let links: number;
-      try {
-        links = (await handle.stat()).nlink;
-        bytes = await handle.readFile();
-      } finally {
-        await handle.close();
-      }
+      const read = await readFileStatOrNull(file);
+      if (read === null) return null;
+      const { bytes, nlink: links } = read;
       let version: Version;
       try {
         version = decodeVersion(bytes, file);
@@ -159,7 +153,7 @@ export class FileTxn extends StagedTxn {
     try {
       this.#lock.assertHeld();
       try {
-        await link(file, child);
+        linkSync(file, child);
         linked = true;
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
@@ -326,17 +320,11 @@ export class FileTxn extends StagedTxn {
 
   async #childIdOf(parent: VersionId): Promise<VersionId | null> {
     const file = this.#paths.child(parent);
-    const handle = await openOrNull(file);
-    if (handle === null) return this.#pendingChildOf(parent);
-    try {
-      const head = Buffer.alloc(MAX_HEADER);
-      const { bytesRead } = await handle.read(head, 0, head.length, 0);
-      const { header } = parseHeader(head.subarray(0, bytesRead), file);
-      if (header.parentVersionId !== parent) throw new TcsyncError('CORRUPT', `${file}: names parent ${header.parentVersionId}`);
-      return header.versionId;
-    } finally {
-      await handle.close();
-    }
+    const head = readHeadOrNull(file, MAX_HEADER);
+    if (head === null) return this.#pendingChildOf(parent);
+    const { header } = parseHeader(head, file);
+    if (header.parentVersionId !== parent) throw new TcsyncError('CORRUPT', `${file}: names parent ${header.parentVersionId}`);
+    return header.versionId;
   }
 
   /**
