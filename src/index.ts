@@ -12,6 +12,8 @@ export {
 export { withTxn, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from './storage/storage.js';
 export { InMemoryStorage } from './storage/memory-storage.js';
 export { FileStorage, DATA_FORMAT, type FileStorageOptions } from './storage/file/file-storage.js';
+export { PostgresStorage } from './storage/postgres/postgres-storage.js';
+export type { PoolStats, PostgresObserver, PostgresStorageOptions } from './storage/postgres/database.js';
 export {
   SyncService,
   SNAPSHOT_SEARCH_LEN,

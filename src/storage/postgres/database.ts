@@ -1,14 +1,15 @@
 /**
  * The connection pool and the one way tcsync runs a database transaction: take a connection,
  * BEGIN, take the client's advisory lock, work, COMMIT; run again from the start when the
- * database rolled it back for a serialization failure or a deadlock. Knows nothing of clients'
- * rows (see postgres-txn.ts).
+ * database rolled it back for a serialization failure or a deadlock. Every query goes through a
+ * {@link Query}, which turns node-postgres's failures into TcsyncErrors; knows nothing of
+ * clients' rows (see postgres-txn.ts).
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { TcsyncError } from '../../errors.js';
+import type { TcsyncError } from '../../errors.js';
 import type { ClientId } from '../../ids.js';
-import { isRetryable, storageError } from './pg-errors.js';
+import { isConnectionLost, isRetryable, storageError } from './pg-errors.js';
 
 /** Hooks for whoever watches the storage (serve's metrics and log); the storage has neither. */
 export interface PostgresObserver {
@@ -42,13 +43,16 @@ export interface PoolStats {
   readonly waiting: number;
 }
 
+/** A parameterised query on one connection; its failures are TcsyncErrors (see pg-errors.ts). */
+export type Query = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
+
 /**
- * The client's advisory lock key: the UUID's first 64 bits (60 of them random in a v4 id). Two
- * ids sharing them would only wait for each other, never mix data.
+ * Takes the lock of the client $1 (its id). Advisory locks are per database, so the key is a
+ * 64-bit hash of the schema the tables live in and the id: two tcsyncs on two schemas of one
+ * database (a migration between them) never wait for each other, and a hash collision would
+ * only make two clients wait for each other, never mix their data.
  */
-export function clientLockKey(clientId: ClientId): string {
-  return BigInt.asIntN(64, BigInt(`0x${clientId.replaceAll('-', '').slice(0, 16)}`)).toString();
-}
+const LOCK_CLIENT = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))";
 
 export class Database {
   readonly #pool: pg.Pool;
@@ -76,73 +80,33 @@ export class Database {
     this.#pool.on('connect', (conn) => conn.on('error', () => undefined));
   }
 
-  /** How many times a transaction rolled back by the database may be run again. */
-  get retries(): number {
-    return this.#retries;
-  }
-
   get stats(): PoolStats {
     return { size: this.#pool.totalCount, idle: this.#pool.idleCount, waiting: this.#pool.waitingCount };
   }
 
-  /** A pooled connection, or STORAGE_UNAVAILABLE. */
-  async connect(): Promise<pg.PoolClient> {
-    const started = performance.now();
-    try {
-      const conn = await this.#pool.connect();
-      this.#observer.connectionWait?.((performance.now() - started) / 1000);
-      this.#markAvailable();
-      return conn;
-    } catch (err) {
-      throw this.fail(err, 'connecting to the database');
-    }
-  }
-
   /**
-   * A connection in a transaction that holds the lock `lockKey`, for a caller that runs its
-   * queries and ends it (with {@link rollback} unless it commits).
+   * A connection in a transaction that holds the lock of `client` (none when null), for a caller
+   * that runs its queries, commits with {@link Session.run} and always calls {@link Session.end}.
    */
-  async open(lockKey: string, what: string): Promise<pg.PoolClient> {
-    const conn = await this.connect();
+  async open(client: ClientId | null, what: string): Promise<Session> {
+    const conn = await this.#connect(what);
+    const session = new Session(conn, client, this.#retries, (err) => this.#fail(err, what));
     try {
-      await this.begin(conn, lockKey);
-      return conn;
+      await session.begin();
     } catch (err) {
-      conn.release((await rollback(conn, err)) as Error | undefined);
-      throw this.fail(err, what);
+      await session.end();
+      throw err;
     }
+    return session;
   }
 
-  /** BEGIN, then the client's lock (when given): it is held until COMMIT or ROLLBACK, or the session's end. */
-  async begin(conn: pg.PoolClient, lockKey: string | null): Promise<void> {
-    await conn.query('BEGIN');
-    // A statement of its own: in READ COMMITTED every later statement sees what the lock's
-    // previous holder committed, which a statement that took the lock and read at once would not.
-    if (lockKey !== null) await conn.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
-  }
-
-  /**
-   * Runs `work` in a transaction of its own under the lock `lockKey` (none when null), and
-   * commits; runs it again, up to the retry budget, when the database rolled it back as a
-   * serialization failure or deadlock. `work` must therefore depend only on what it reads.
-   */
-  async transaction<T>(lockKey: string | null, what: string, work: (conn: pg.PoolClient) => Promise<T>): Promise<T> {
-    const conn = await this.connect();
-    let broken: unknown;
+  /** Runs `work` in a transaction of its own under the lock of `client` (none when null); see {@link Session.run}. */
+  async transaction<T>(client: ClientId | null, what: string, work: (query: Query) => Promise<T>): Promise<T> {
+    const session = await this.open(client, what);
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.begin(conn, lockKey);
-          const result = await work(conn);
-          await conn.query('COMMIT');
-          return result;
-        } catch (err) {
-          broken = await rollback(conn, err);
-          if (broken !== undefined || !isRetryable(err) || attempt >= this.#retries) throw this.fail(err, what);
-        }
-      }
+      return await session.run(() => work(session.query));
     } finally {
-      conn.release(broken as Error | undefined);
+      await session.end();
     }
   }
 
@@ -163,39 +127,108 @@ export class Database {
     }
   }
 
-  /** The TcsyncError for `err`, noting an outage for the observer. */
-  fail(err: unknown, what: string): Error {
-    const error = storageError(err, what);
-    if (error.code === 'STORAGE_UNAVAILABLE' && this.#available) {
-      this.#available = false;
-      this.#observer.availability?.(false, error.message);
-    }
-    return error;
-  }
-
   async end(): Promise<void> {
     await this.#pool.end();
   }
 
-  #markAvailable(): void {
-    if (this.#available) return;
-    this.#available = true;
-    this.#observer.availability?.(true, 'connected');
+  async #connect(what: string): Promise<pg.PoolClient> {
+    const started = performance.now();
+    try {
+      const conn = await this.#pool.connect();
+      this.#observer.connectionWait?.((performance.now() - started) / 1000);
+      this.#setAvailable(true, 'connected');
+      return conn;
+    } catch (err) {
+      throw this.#fail(err, what);
+    }
+  }
+
+  /** The TcsyncError for `err`, noting an outage for the observer. */
+  #fail(err: unknown, what: string) {
+    const error = storageError(err, what);
+    if (isConnectionLost(error)) this.#setAvailable(false, error.message);
+    return error;
+  }
+
+  #setAvailable(available: boolean, reason: string): void {
+    if (this.#available === available) return;
+    this.#available = available;
+    this.#observer.availability?.(available, reason);
   }
 }
 
 /**
- * Ends a transaction that will not commit. `cause` is the raw error that stopped it (null when
- * none did). Returns undefined when the connection is fit for reuse, else the error that proves
- * it is not, for the pool to drop it: after a socket error ROLLBACK is not even tried, as it
- * could wait as long as the dead socket does.
+ * One pooled connection in one transaction, from BEGIN (and the lock) to COMMIT or ROLLBACK.
+ * The connection goes back to the pool at {@link end}, or is dropped from it when it failed.
  */
-export async function rollback(conn: pg.PoolClient, cause: unknown): Promise<unknown> {
-  if (cause !== null && !(cause instanceof pg.DatabaseError) && !(cause instanceof TcsyncError)) return cause;
-  try {
-    await conn.query('ROLLBACK');
-    return undefined;
-  } catch (err) {
-    return err;
+export class Session {
+  readonly #conn: pg.PoolClient;
+  readonly #client: ClientId | null;
+  readonly #retries: number;
+  readonly #fail: (err: unknown) => TcsyncError;
+  /** BEGIN sent, neither COMMIT nor ROLLBACK yet. */
+  #open = false;
+  /** Why the connection is unfit for reuse; ROLLBACK is then not even tried, as it could wait as long as a dead socket does. */
+  #lost: Error | undefined;
+  #ended = false;
+
+  constructor(conn: pg.PoolClient, client: ClientId | null, retries: number, fail: (err: unknown) => TcsyncError) {
+    this.#conn = conn;
+    this.#client = client;
+    this.#retries = retries;
+    this.#fail = fail;
+  }
+
+  readonly query: Query = async (text, values) => {
+    try {
+      return await this.#conn.query(text, values);
+    } catch (err) {
+      const error = this.#fail(err);
+      if (isConnectionLost(error)) this.#lost = error;
+      throw error;
+    }
+  };
+
+  /** BEGIN, then the client's lock (when given): it is held until COMMIT or ROLLBACK, or the connection's end. */
+  async begin(): Promise<void> {
+    await this.query('BEGIN');
+    this.#open = true;
+    // A statement of its own: in READ COMMITTED every later statement sees what the lock's
+    // previous holder committed, which a statement that took the lock and read at once would not.
+    if (this.#client !== null) await this.query(LOCK_CLIENT, [this.#client]);
+  }
+
+  /**
+   * Runs `work` (the transaction's writes) and commits. When the database rolls the transaction
+   * back as a serialization failure or deadlock, begins again and runs `work` again, up to the
+   * retry budget: `work` must therefore re-check under the lock whatever it relies on. An error
+   * of `work`'s own (a source of imported data failing) is passed on as it is.
+   */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await work();
+        await this.query('COMMIT');
+        this.#open = false;
+        return result;
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= this.#retries) throw err;
+        await this.query('ROLLBACK');
+        this.#open = false;
+        await this.begin();
+      }
+    }
+  }
+
+  /** Ends the transaction without committing (when still open) and gives the connection back. Never throws. */
+  async end(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#open && this.#lost === undefined) {
+      await this.#conn.query('ROLLBACK').catch((err: Error) => {
+        this.#lost = err;
+      });
+    }
+    this.#conn.release(this.#lost);
   }
 }

@@ -33,14 +33,24 @@ const BY_SQLSTATE: Readonly<Record<string, ErrorCode>> = {
   '25006': 'READ_ONLY',
 };
 
-/** True when the transaction was rolled back by the database and may simply be run again. */
+/**
+ * True when `err` (a TcsyncError made by {@link storageError}) says the database rolled the
+ * transaction back and it may simply be run again.
+ */
 export function isRetryable(err: unknown): boolean {
-  return err instanceof pg.DatabaseError && err.code !== undefined && RETRYABLE.has(err.code);
+  const cause = err instanceof TcsyncError ? err.cause : undefined;
+  return cause instanceof pg.DatabaseError && cause.code !== undefined && RETRYABLE.has(cause.code);
+}
+
+/** True when `err` says the connection itself failed, so that it is not worth a ROLLBACK. */
+export function isConnectionLost(err: unknown): boolean {
+  return err instanceof TcsyncError && err.code === 'STORAGE_UNAVAILABLE';
 }
 
 /**
- * The TcsyncError for a failure of `what`. Errors that are not the database's answers (refused
- * or reset sockets, timeouts, "Connection terminated unexpectedly") are the database being away.
+ * The TcsyncError for a failure of node-postgres while doing `what`. Errors that are not the
+ * database's answers (refused or reset sockets, timeouts, "Connection terminated unexpectedly")
+ * are the database being away.
  * Messages name the SQLSTATE, never a query's values: those carry client ids.
  */
 export function storageError(err: unknown, what: string): TcsyncError {

@@ -9,15 +9,17 @@
  * or loses its connection. Within one process a KeyedMutex queues a client's transactions first,
  * so a busy client holds at most one pool connection per process, never the whole pool.
  */
+import { TcsyncError } from '../../errors.js';
 import type { ClientId } from '../../ids.js';
+import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { Storage, StorageTxn } from '../storage.js';
-import type pg from 'pg';
-import { clientLockKey, Database, type PoolStats, type PostgresStorageOptions } from './database.js';
-import { PostgresTxn } from './postgres-txn.js';
+import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
+import { exportedClient, importClient } from './postgres-export.js';
+import { PostgresTxn, readClient } from './postgres-txn.js';
 import { ensureSchema } from './schema.js';
 
-export class PostgresStorage implements Storage {
+export class PostgresStorage implements Storage, ClientSource, ClientSink {
   readonly #db: Database;
   readonly #locks = new KeyedMutex<ClientId>();
   #closed = false;
@@ -49,10 +51,8 @@ export class PostgresStorage implements Storage {
 
   async txn(clientId: ClientId): Promise<StorageTxn> {
     const unlock = await this.#locks.acquire(clientId);
-    const lockKey = clientLockKey(clientId);
     try {
-      const conn = await this.#db.open(lockKey, 'beginning a transaction');
-      return new PostgresTxn(this.#db, conn, clientId, lockKey, unlock);
+      return new PostgresTxn(await this.#db.open(clientId, 'beginning a transaction'), clientId, unlock);
     } catch (err) {
       unlock();
       throw err;
@@ -60,35 +60,63 @@ export class PostgresStorage implements Storage {
   }
 
   async deleteClient(clientId: ClientId): Promise<boolean> {
-    return this.#underLock(clientId, 'deleting a client', async (conn) => {
+    return this.#underLock(clientId, 'deleting a client', async (query) => {
       // ON DELETE CASCADE takes the versions and the snapshot's milliseconds with the row.
-      const deleted = await conn.query('DELETE FROM clients WHERE client_id = $1', [clientId]);
-      if (deleted.rowCount === 0) return false;
-      await conn.query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
+      if ((await query('DELETE FROM clients WHERE client_id = $1', [clientId])).rowCount === 0) return false;
+      await query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
       return true;
     });
   }
 
   async liftTombstone(clientId: ClientId): Promise<boolean> {
-    return this.#db.transaction(null, 'lifting a tombstone', async (conn) => {
-      return ((await conn.query('DELETE FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rowCount ?? 0) > 0;
+    return this.#db.transaction(null, 'lifting a tombstone', async (query) => {
+      return ((await query('DELETE FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rowCount ?? 0) > 0;
     });
   }
 
   async isTombstoned(clientId: ClientId): Promise<boolean> {
-    return this.#db.transaction(null, 'reading tombstones', async (conn) => {
-      return (await conn.query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0;
+    return this.#db.transaction(null, 'reading tombstones', async (query) => {
+      return (await query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0;
     });
   }
 
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
-    // uuid orders by its bytes, which is the order of the canonical strings.
-    return this.#db.transaction(null, 'listing clients', async (conn) => {
-      const { rows } = await conn.query<{ client_id: ClientId }>(
-        'SELECT client_id FROM clients WHERE $1::uuid IS NULL OR client_id > $1::uuid ORDER BY client_id LIMIT $2',
-        [after, limit],
-      );
-      return rows.map((row) => row.client_id);
+    return this.#listIds('clients', after, limit);
+  }
+
+  async listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    return this.#listIds('tcsync_tombstones', after, limit);
+  }
+
+  /**
+   * Runs `work` on the client as committed, in one database transaction under the client's lock
+   * that holds a pool connection until `work` settles (migrate and verify, not serving, do this).
+   */
+  async exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
+    const unlock = await this.#locks.acquire(clientId);
+    try {
+      const session = await this.#db.open(clientId, 'exporting a client');
+      try {
+        const client = await readClient(session.query, clientId);
+        return client === null ? null : await work(exportedClient(session.query, clientId, client));
+      } finally {
+        await session.end();
+      }
+    } finally {
+      unlock();
+    }
+  }
+
+  async importClient(client: ExportedClient): Promise<void> {
+    await this.#underLock(client.clientId, 'importing a client', (query) => importClient(query, client));
+  }
+
+  async importTombstone(clientId: ClientId): Promise<void> {
+    await this.#underLock(clientId, 'importing a tombstone', async (query) => {
+      if ((await query('SELECT 1 FROM clients WHERE client_id = $1', [clientId])).rows.length > 0) {
+        throw new TcsyncError('CLIENT_EXISTS', 'client exists; only an absent client can carry a tombstone');
+      }
+      await query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
     });
   }
 
@@ -109,12 +137,23 @@ export class PostgresStorage implements Storage {
   }
 
   /** A transaction of its own under the client's lock, queued behind this process's transactions on it. */
-  async #underLock<T>(clientId: ClientId, what: string, work: (conn: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #underLock<T>(clientId: ClientId, what: string, work: (query: Query) => Promise<T>): Promise<T> {
     const unlock = await this.#locks.acquire(clientId);
     try {
-      return await this.#db.transaction(clientLockKey(clientId), what, work);
+      return await this.#db.transaction(clientId, what, work);
     } finally {
       unlock();
     }
+  }
+
+  /** Ids in `table` greater than `after`, ascending; uuid orders by its bytes, as the canonical strings do. */
+  async #listIds(table: 'clients' | 'tcsync_tombstones', after: ClientId | null, limit: number): Promise<ClientId[]> {
+    return this.#db.transaction(null, `listing ${table}`, async (query) => {
+      const { rows } = await query<{ client_id: ClientId }>(
+        `SELECT client_id FROM ${table} WHERE $1::uuid IS NULL OR client_id > $1::uuid ORDER BY client_id LIMIT $2`,
+        [after, limit],
+      );
+      return rows.map((row) => row.client_id);
+    });
   }
 }

@@ -4,8 +4,8 @@
  * and upstream can read what tcsync wrote. What upstream has no place for lives in tables of
  * tcsync's own, named tcsync_*, which upstream never reads.
  */
-import type pg from 'pg';
 import { TcsyncError } from '../../errors.js';
+import type { Query } from './database.js';
 
 /** The tcsync_* layout this version writes; a database with a higher one is refused. */
 export const SCHEMA_VERSION = 1;
@@ -55,17 +55,17 @@ const TCSYNC_TABLES = [
  * the layout's version. `UNSUPPORTED_FORMAT` when the database was laid out by a newer tcsync.
  * Runs in the caller's transaction, so a failure leaves nothing half made.
  */
-export async function ensureSchema(conn: pg.ClientBase): Promise<void> {
-  await conn.query('SELECT pg_advisory_xact_lock($1, $2)', [...SETUP_LOCK]);
-  await conn.query('CREATE TABLE IF NOT EXISTS tcsync_schema (version INTEGER NOT NULL)');
-  const { rows } = await conn.query<{ version: number | null }>('SELECT max(version) AS version FROM tcsync_schema');
+export async function ensureSchema(query: Query): Promise<void> {
+  await query('SELECT pg_advisory_xact_lock($1, $2)', [...SETUP_LOCK]);
+  await query('CREATE TABLE IF NOT EXISTS tcsync_schema (version INTEGER NOT NULL)');
+  const { rows } = await query<{ version: number | null }>('SELECT max(version) AS version FROM tcsync_schema');
   const found = rows[0]?.version ?? null;
   if (found !== null && found > SCHEMA_VERSION) {
     throw new TcsyncError('UNSUPPORTED_FORMAT', `the database has tcsync schema version ${found}; this tcsync knows up to ${SCHEMA_VERSION}`);
   }
   // Run even when the version is current: a table dropped by hand is made again, not failed on later.
-  for (const ddl of [...UPSTREAM_TABLES, ...TCSYNC_TABLES]) await conn.query(ddl);
+  for (const ddl of [...UPSTREAM_TABLES, ...TCSYNC_TABLES]) await query(ddl);
   if (found === SCHEMA_VERSION) return;
-  await conn.query('DELETE FROM tcsync_schema');
-  await conn.query('INSERT INTO tcsync_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
+  await query('DELETE FROM tcsync_schema');
+  await query('INSERT INTO tcsync_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
 }

@@ -1,0 +1,94 @@
+/**
+ * Whole clients out of and into PostgreSQL (src/storage/client-export.ts): an export reads one
+ * client in one database transaction under its lock; an import writes one in one transaction,
+ * so it appears whole or not at all.
+ */
+import { TcsyncError } from '../../errors.js';
+import type { ClientId } from '../../ids.js';
+import type { ExportedClient } from '../client-export.js';
+import type { Client, Version } from '../storage.js';
+import type { Query } from './database.js';
+import { insertVersions, writeSnapshotMillis } from './postgres-txn.js';
+import { bytesOf, snapshotColumns, VERSION_COLUMNS, versionFromRow, type VersionRow } from './rows.js';
+
+/** Versions read, or written, per statement: a bound on what one round trip holds in memory. */
+const VERSION_PAGE = 64;
+/** Bytes of history segments per insert, so that a client of large versions is sent in bounded pieces. */
+const INSERT_BYTES = 8 * 1024 * 1024;
+
+/** `client` as read on `query`, whose transaction must stay open while the result is used. */
+export function exportedClient(query: Query, clientId: ClientId, client: Client): ExportedClient {
+  return {
+    clientId,
+    latestVersionId: client.latestVersionId,
+    snapshot: client.snapshot,
+    async readSnapshot() {
+      if (client.snapshot === null) throw new TcsyncError('SNAPSHOT_MISMATCH', 'the client has no snapshot');
+      const { rows } = await query<{ snapshot: Buffer | null }>('SELECT snapshot FROM clients WHERE client_id = $1', [clientId]);
+      const bytes = bytesOf(rows[0]?.snapshot ?? null);
+      if (bytes === null) throw new TcsyncError('CORRUPT', 'the snapshot has no bytes');
+      return bytes;
+    },
+    // Pages in primary-key order, each after the last id seen: no cursor to keep, no offset to skip.
+    async *versions(): AsyncIterable<Version> {
+      let after: string | null = null;
+      for (;;) {
+        const { rows }: { rows: VersionRow[] } = await query<VersionRow>(
+          `SELECT ${VERSION_COLUMNS} FROM versions WHERE client_id = $1 AND ($2::uuid IS NULL OR version_id > $2::uuid)
+           ORDER BY version_id LIMIT $3`,
+          [clientId, after, VERSION_PAGE],
+        );
+        for (const row of rows) yield versionFromRow(row);
+        if (rows.length < VERSION_PAGE) return;
+        after = rows[rows.length - 1]!.version_id;
+      }
+    },
+  };
+}
+
+/**
+ * Writes `client` on `query`, in the caller's transaction (under the client's lock); see
+ * ClientSink.importClient. Runs again in full when the database retries the transaction.
+ */
+export async function importClient(query: Query, client: ExportedClient): Promise<void> {
+  const { clientId, latestVersionId, snapshot } = client;
+  if ((await query('SELECT 1 FROM clients WHERE client_id = $1', [clientId])).rows.length > 0) {
+    throw new TcsyncError('CLIENT_EXISTS', 'client already exists');
+  }
+  await refuseTombstoned(query, clientId);
+  const [snapshotVersion, versionsSince, seconds] = snapshotColumns(snapshot);
+  await query(
+    `INSERT INTO clients (client_id, latest_version_id, snapshot_version_id, versions_since_snapshot, snapshot_timestamp, snapshot)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [clientId, latestVersionId, snapshotVersion, versionsSince, seconds, snapshot === null ? null : await client.readSnapshot()],
+  );
+  if (snapshot !== null) await writeSnapshotMillis(query, clientId, snapshot);
+
+  // Upstream's tables do not make a parent unique, so repeats are caught here, before they land.
+  const ids = new Set<string>();
+  const parents = new Set<string>();
+  let batch: Version[] = [];
+  let batchBytes = 0;
+  for await (const version of client.versions()) {
+    if (ids.has(version.versionId) || parents.has(version.parentVersionId)) {
+      throw new TcsyncError('CORRUPT', `version ${version.versionId} repeats a version id or a parent`);
+    }
+    ids.add(version.versionId);
+    parents.add(version.parentVersionId);
+    batch.push(version);
+    batchBytes += version.historySegment.byteLength;
+    if (batch.length >= VERSION_PAGE || batchBytes >= INSERT_BYTES) {
+      await insertVersions(query, clientId, batch);
+      batch = [];
+      batchBytes = 0;
+    }
+  }
+  await insertVersions(query, clientId, batch);
+}
+
+/** `CLIENT_DELETED` when the id carries a tombstone. */
+async function refuseTombstoned(query: Query, clientId: ClientId): Promise<void> {
+  if ((await query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0) {
+    throw new TcsyncError('CLIENT_DELETED', 'this client was deleted');
+  }
+}
