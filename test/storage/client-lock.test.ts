@@ -61,3 +61,30 @@ it('close releases the locks kept between transactions', async () => {
   await storage.close();
   expect(await exists(lockDir)).toBe(false);
 });
+
+it('what a storage cached under a lease is not trusted after it: a fast commit by another process in between is seen', async () => {
+  dir = await makeTempDir();
+  const clientId = parseClientId(crypto.randomUUID());
+  const first = await FileStorage.open(dir);
+  const second = await FileStorage.open(dir);
+  const add = (storage: FileStorage) =>
+    withTxn(storage, clientId, async (txn) => {
+      const id = newVersionId();
+      await txn.addVersion(id, (await txn.getClient())!.latestVersionId, new Uint8Array(8));
+      return id;
+    });
+  const pastLinger = () => new Promise((r) => setTimeout(r, 100));
+  await withTxn(first, clientId, (txn) => txn.newClient(NIL_VERSION_ID));
+  const a = await add(first);
+  await pastLinger();
+  // One version on top of the latest: client.json stays as it was, only a .child link appears.
+  const b = await add(second);
+  await pastLinger();
+  const seen = await withTxn(first, clientId, async (txn) => ({
+    latest: (await txn.getClient())!.latestVersionId,
+    child: (await txn.getVersionByParent(a))?.versionId,
+  }));
+  expect(seen).toEqual({ latest: b, child: b });
+  await first.close();
+  await second.close();
+});
