@@ -11,8 +11,13 @@ import { parseListenAddress } from './listen-address.js';
 import { UsageError } from './usage-error.js';
 
 export interface ServeConfig {
-  /** --data-dir / DATA_DIR. @default './data' */
+  /** --data-dir / DATA_DIR; not used when `connection` is set. @default './data' */
   readonly dataDir: string;
+  /**
+   * --connection / CONNECTION: a libpq connection URI (postgresql:// or postgres://); clients
+   * then live in that PostgreSQL database instead of `dataDir`. @default null
+   */
+  readonly connection: string | null;
   /** --listen / LISTEN. @default [{ host: '127.0.0.1', port: 8080 }] */
   readonly listen: readonly ListenAddress[];
   /** --allow-client-id / CLIENT_ID, canonicalised; null allows every client. @default null */
@@ -39,6 +44,8 @@ Serves the TaskChampion sync protocol v1, GraphQL, /healthz and /metrics on one 
 
 options (environment variable in parentheses; a flag wins over its variable):
   --data-dir DIR            where clients are stored; created if missing (DATA_DIR; default ./data)
+  --connection URI          store clients in this PostgreSQL database instead, a libpq URI such as
+                            postgresql://user:password@host:5432/db; not with --data-dir (CONNECTION)
   --listen HOST:PORT        address to listen on, repeatable or comma-separated; port 0 picks a
                             free port; IPv6 as [::1]:8080 (LISTEN; default 127.0.0.1:8080)
   --allow-client-id UUID    only these clients may sync, others get 403; repeatable or
@@ -69,6 +76,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       allowPositionals: false,
       options: {
         'data-dir': { type: 'string' },
+        connection: { type: 'string' },
         listen: { type: 'string', multiple: true },
         'allow-client-id': { type: 'string', multiple: true },
         'no-create-clients': { type: 'boolean' },
@@ -94,10 +102,16 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   }
 
+  const dataDir = values['data-dir'] ?? fromEnv('DATA_DIR');
+  const connection = connectionOption(values.connection ?? fromEnv('CONNECTION'));
+  // Which storage is meant would be a guess: refuse rather than serve the other one.
+  if (connection !== null && dataDir !== undefined) throw new UsageError('--connection/CONNECTION and --data-dir/DATA_DIR exclude each other');
+
   return {
     kind: 'serve',
     config: {
-      dataDir: values['data-dir'] ?? fromEnv('DATA_DIR') ?? './data',
+      dataDir: dataDir ?? './data',
+      connection,
       listen: listen.map(parseListenAddress),
       allowClientIds: allowed === null ? null : new Set(allowed.map(clientIdOption)),
       createClients: values['no-create-clients'] ? false : createClientsEnv === undefined || booleanOption('CREATE_CLIENTS', createClientsEnv),
@@ -120,6 +134,15 @@ function listOf(name: string, flags: readonly string[] | undefined, envValue: st
   const items = raw.flatMap((value) => value.split(',')).map((value) => value.trim());
   if (items.includes('')) throw new UsageError(`${name}: empty value in ${JSON.stringify(raw.join(','))}`);
   return items;
+}
+
+function connectionOption(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    // The value may hold a password: name its form, not the value.
+    throw new UsageError('--connection/CONNECTION: expected a postgresql:// or postgres:// URI');
+  }
+  return value;
 }
 
 function clientIdOption(value: string): ClientId {

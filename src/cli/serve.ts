@@ -1,24 +1,16 @@
 /**
- * `tcsync serve`: opens the data directory, listens, and on SIGTERM or SIGINT stops accepting,
- * lets requests in flight finish, and closes the storage (releasing every client lock).
+ * `tcsync serve`: opens the data directory or the database, listens, and on SIGTERM or SIGINT
+ * stops accepting, lets requests in flight finish, and closes the storage (releasing every
+ * client lock).
  */
 import type { Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
-import {
-  BodyBudget,
-  ConditionLog,
-  createRequestHandler,
-  dataDirHealth,
-  DEFAULT_BODY_BUDGET_BYTES,
-  HttpServer,
-  instrumentStorage,
-  ServerMetrics,
-} from '../http/index.js';
-import { FileStorage } from '../storage/file/file-storage.js';
+import { BodyBudget, ConditionLog, createRequestHandler, DEFAULT_BODY_BUDGET_BYTES, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { SyncService } from '../sync/sync-service.js';
 import { openFilesLimit } from './open-files-limit.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
 import { serverLogger } from './server-logger.js';
+import { openServedStorage, type ServedStorage } from './serve-storage.js';
 import { reportUsage, UsageError } from './usage-error.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,17 +31,16 @@ export async function main(argv: string[]): Promise<number> {
   const logger = serverLogger(config.logLevel);
   // Listened for from the start, so that a signal during startup is a clean stop once serving.
   const stopSignal = nextSignal(logger);
-  let storage: FileStorage;
+  const metrics = new ServerMetrics();
+  const conditions = new ConditionLog(logger);
+  let served: ServedStorage;
   try {
-    storage = await FileStorage.open(config.dataDir);
+    served = await openServedStorage(config, metrics, conditions);
   } catch (err) {
     process.stderr.write(`tcsync serve: ${(err as Error).message}\n`);
     return 1;
   }
-
-  const metrics = new ServerMetrics();
-  metrics.watchDataDir(storage.dataDir);
-  const conditions = new ConditionLog(logger);
+  const { storage, health } = served;
   const measured = instrumentStorage(storage, metrics, conditions);
   const sync = new SyncService(measured, {
     createClients: config.createClients,
@@ -66,7 +57,6 @@ export async function main(argv: string[]): Promise<number> {
   // One budget for request bodies in memory, whichever transport they came by.
   const bodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
   const graphql = createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
-  const health = dataDirHealth(storage.dataDir, { reserveBytes: config.diskReserveBytes });
   const handler = createRequestHandler({ sync, access, logger, metrics, health, conditions, graphql, bodyBudget });
 
   let server: HttpServer;
@@ -78,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   logger.info(
-    { dataDir: storage.dataDir, urls: server.urls, createClients: config.createClients, allowList: config.allowClientIds?.size ?? null },
+    { ...served.where, urls: server.urls, createClients: config.createClients, allowList: config.allowClientIds?.size ?? null },
     'serving',
   );
   for (const url of server.urls) process.stdout.write(`listening on ${url}\n`);

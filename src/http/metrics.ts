@@ -4,6 +4,7 @@
  * operation names only: client ids are credentials and never appear.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolStats } from '../storage/postgres/database.js';
 import type { BodyBudget } from './body-budget.js';
 import { freeBytes } from './health-probe.js';
 
@@ -62,6 +63,20 @@ export class ServerMetrics {
     },
   });
 
+  /** Time waited for a database connection; shown only by a server on a database. */
+  readonly poolWaitSeconds = new Histogram({
+    name: 'tcsync_storage_pool_wait_seconds',
+    help: 'Time a storage transaction waited for a database connection from the pool (connecting included)',
+    buckets: LATENCY_BUCKETS,
+    registers: [],
+  });
+  readonly databaseErrors = new Counter({
+    name: 'tcsync_storage_database_errors_total',
+    help: 'Failed database queries and connection attempts, by the error code they became (STORAGE_UNAVAILABLE: unreachable)',
+    labelNames: ['code'] as const,
+    registers: [],
+  });
+
   constructor(options: ServerMetricsOptions = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -69,6 +84,20 @@ export class ServerMetrics {
   /** Reports the free space of `dir`'s file system in tcsync_data_dir_free_bytes. */
   watchDataDir(dir: string): void {
     this.#dataDir = dir;
+  }
+
+  /**
+   * Shows the database pool: its gauges read `stats` when scraped, and poolWaitSeconds and
+   * databaseErrors join the registry (a server on files has neither).
+   */
+  watchPool(stats: () => PoolStats): void {
+    const gauge = (name: string, help: string, value: (s: PoolStats) => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect(): void { this.set(value(stats())); } });
+    gauge('tcsync_storage_pool_size', 'Database connections open in the pool, idle or in use', (s) => s.size);
+    gauge('tcsync_storage_pool_idle', 'Database connections open and idle in the pool', (s) => s.idle);
+    gauge('tcsync_storage_pool_waiting', 'Storage transactions waiting for a database connection', (s) => s.waiting);
+    this.registry.registerMetric(this.poolWaitSeconds);
+    this.registry.registerMetric(this.databaseErrors);
   }
 
   /** Reports `budget` in tcsync_http_request_body_bytes_held. */

@@ -16,6 +16,7 @@ describe('defaults', () => {
   it('serves ./data on 127.0.0.1:8080, creates clients, allows every client, snapshots every 100 versions or 14 days', () => {
     expect(config([])).toEqual({
       dataDir: './data',
+      connection: null,
       listen: [{ host: '127.0.0.1', port: 8080 }],
       allowClientIds: null,
       createClients: true,
@@ -48,6 +49,7 @@ describe('flags and variables', () => {
       }),
     ).toEqual({
       dataDir: '/srv/tc',
+      connection: null,
       listen: [
         { host: '0.0.0.0', port: 9000 },
         { host: '::1', port: 9001 },
@@ -88,6 +90,20 @@ describe('flags and variables', () => {
     for (const bad of ['', ' 5', '-1', '1.5M', '5T', 'M']) {
       expect(() => config(['--disk-reserve', bad]), bad).toThrow(/--disk-reserve/);
     }
+  });
+
+  it('takes --connection or CONNECTION (a postgres URI), never together with a data dir', () => {
+    const uri = 'postgresql://tc:secret@db.example:5432/tasks';
+    expect(config(['--connection', uri]).connection).toBe(uri);
+    expect(config([], { CONNECTION: 'postgres://db/tasks' }).connection).toBe('postgres://db/tasks');
+    expect(config(['--connection', uri], { CONNECTION: 'postgres://other/db' }).connection).toBe(uri);
+    expect(() => config(['--connection', uri, '--data-dir', '/srv/tc'])).toThrow(UsageError);
+    expect(() => config([], { CONNECTION: uri, DATA_DIR: '/srv/tc' })).toThrow(UsageError);
+    for (const bad of ['', 'mysql://db/tasks', 'db.example:5432']) {
+      expect(() => config(['--connection', bad]), bad).toThrow(/--connection/);
+    }
+    // The refusal never repeats the value: it may carry a password.
+    expect(() => config(['--connection', 'http://u:secret@db'])).toThrow(/^(?!.*secret)/);
   });
 
   it('takes --listen and --allow-client-id repeated, comma-separated, or both', () => {

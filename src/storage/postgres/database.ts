@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import type { TcsyncError } from '../../errors.js';
+import type { ErrorCode, TcsyncError } from '../../errors.js';
 import type { ClientId } from '../../ids.js';
 import { isConnectionLost, isRetryable, storageError } from './pg-errors.js';
 
@@ -17,6 +17,8 @@ export interface PostgresObserver {
   connectionWait?(seconds: number): void;
   /** Called when the database stops or starts answering, with why, once per change. */
   availability?(available: boolean, reason: string): void;
+  /** Called for every failed query or connection attempt, with the code it became. */
+  error?(code: ErrorCode): void;
 }
 
 export interface PostgresStorageOptions {
@@ -146,6 +148,7 @@ export class Database {
   /** The TcsyncError for `err`, noting an outage for the observer. */
   #fail(err: unknown, what: string) {
     const error = storageError(err, what);
+    this.#observer.error?.(error.code);
     if (isConnectionLost(error)) this.#setAvailable(false, error.message);
     return error;
   }
