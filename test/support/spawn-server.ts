@@ -29,10 +29,12 @@ export interface SpawnServerOptions {
   readonly fileLimit?: number;
 }
 
-export function spawnServer(dataDir: string, options: SpawnServerOptions = {}): Promise<SpawnedServer> {
+/** Serves `storage`: a data directory, or a PostgreSQL database by its connection URI. */
+export function spawnServer(storage: string | { readonly connection: string }, options: SpawnServerOptions = {}): Promise<SpawnedServer> {
   const args = options.args ?? [];
   const listenGiven = args.some((a) => a === '--listen' || a.startsWith('--listen='));
-  const command = [process.execPath, CLI, 'serve', '--data-dir', dataDir, ...(listenGiven ? [] : ['--listen', '127.0.0.1:0']), '--log-level', 'warn', ...args];
+  const storageArgs = typeof storage === 'string' ? ['--data-dir', storage] : ['--connection', storage.connection];
+  const command = [process.execPath, CLI, 'serve', ...storageArgs, ...(listenGiven ? [] : ['--listen', '127.0.0.1:0']), '--log-level', 'warn', ...args];
   const [file, ...rest] = options.fileLimit === undefined ? command : ['bash', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...command];
   const child = spawn(file as string, rest, { env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -78,7 +80,7 @@ export function spawnServer(dataDir: string, options: SpawnServerOptions = {}): 
 /** The test runner's environment without the variables `serve` reads, plus the given ones. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATA_DIR', 'LISTEN', 'CLIENT_ID', 'CREATE_CLIENTS', 'SNAPSHOT_VERSIONS', 'SNAPSHOT_DAYS', 'ADMIN_TOKEN', 'DISK_RESERVE']) delete env[name];
+  for (const name of ['DATA_DIR', 'CONNECTION', 'LISTEN', 'CLIENT_ID', 'CREATE_CLIENTS', 'SNAPSHOT_VERSIONS', 'SNAPSHOT_DAYS', 'ADMIN_TOKEN', 'DISK_RESERVE']) delete env[name];
   for (const [name, value] of Object.entries(extra)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
