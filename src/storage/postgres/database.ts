@@ -30,6 +30,12 @@ export interface PostgresStorageOptions {
    * @default 10000
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long one statement may go unanswered before its connection counts as lost
+   * (STORAGE_UNAVAILABLE, 503): a database host that vanished answers nothing, and TCP would
+   * notice only after hours. Waiting for a client's lock is a statement too. @default 30000
+   */
+  readonly queryTimeoutMs?: number;
   /** How many times a transaction rolled back by a serialization failure or deadlock is run again. @default 5 */
   readonly retries?: number;
   /** @default none */
@@ -68,8 +74,10 @@ export class Database {
       connectionString: uri,
       max: options.maxConnections ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
-      // Dead peers (a database host that vanished) are noticed by TCP instead of never.
+      query_timeout: options.queryTimeoutMs ?? 30_000,
+      // Idle connections to a vanished host are noticed by TCP too, instead of at their next use.
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: 'tcsync',
     };
     this.#pool = new pg.Pool(this.#config);
