@@ -13,14 +13,16 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   serve: () => import('./cli/serve.js'),
   verify: () => import('./cli/verify.js'),
   backup: () => import('./cli/backup.js'),
+  migrate: () => import('./cli/migrate.js'),
 };
 
 const USAGE = `usage: tcsync <command> [options]
 
 commands:
   serve    serve the TaskChampion sync protocol, GraphQL, /healthz and /metrics
-  verify   check every client's files in a data directory
+  verify   check every client in a data directory or a PostgreSQL database
   backup   copy a live data directory consistently
+  migrate  copy every client between a data directory, PostgreSQL and upstream's SQLite
 
 'tcsync <command> --help' describes a command's options.`;
 

@@ -12,6 +12,10 @@ export type OpsErrorCode =
   /** backup's destination cannot hold a backup: inside the data directory, or its parent is missing. */
   | 'BAD_DEST'
   /** The copy did not verify; it was removed and DEST was not created. */
-  | 'BACKUP_UNSOUND';
+  | 'BACKUP_UNSOUND'
+  /** migrate's destination holds clients already, or is a directory that is not empty. */
+  | 'DEST_NOT_EMPTY'
+  /** A migrated client does not read back as it was copied. */
+  | 'MIGRATE_MISMATCH';
 
 export class OpsError extends CodedError<OpsErrorCode> {}

@@ -1,0 +1,253 @@
+/** `tcsync migrate`: every id, byte and snapshot survives files -> PostgreSQL -> files and upstream SQLite -> files; a refused DEST is untouched. */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, withTxn, type ClientId, type VersionId } from '../../src/index.js';
+import type { ClientSource } from '../../src/storage/client-export.js';
+import { PostgresStorage } from '../../src/storage/postgres/postgres-storage.js';
+import { describePostgres, freshSchema } from '../support/postgres.js';
+import { SmallFs, smallFsUnavailable } from '../support/small-fs.js';
+import { buildFixture, runCli, tempDir, type Fixture } from './support.js';
+
+let root: { dir: string; cleanup: () => Promise<void> };
+let source: string;
+let fx: Fixture;
+beforeAll(async () => {
+  root = await tempDir();
+  source = path.join(root.dir, 'source');
+  fx = await buildFixture(source);
+});
+afterAll(() => root.cleanup());
+
+/** Everything a storage holds, through the export interface: the form two storages are compared in. */
+async function contents(storage: ClientSource) {
+  const clients: Record<string, unknown> = {};
+  for (const id of await storage.listClients(null, 1000)) {
+    clients[id] = await storage.exportClient(id, async (client) => {
+      const versions = [];
+      for await (const v of client.versions()) versions.push({ ...v, historySegment: Buffer.from(v.historySegment).toString('base64') });
+      versions.sort((a, b) => a.versionId.localeCompare(b.versionId));
+      const snapshotData = client.snapshot ? Buffer.from(await client.readSnapshot()).toString('base64') : null;
+      return { latestVersionId: client.latestVersionId, snapshot: client.snapshot, snapshotData, versions };
+    });
+  }
+  return { clients, tombstones: await storage.listTombstones(null, 1000) };
+}
+
+async function contentsOfDir(dir: string) {
+  const storage = await FileStorage.open(dir);
+  try {
+    return await contents(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Every file under `dir` with its bytes, to show that a refused DEST was not touched. */
+async function snapshotTree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    const file = path.join(entry.parentPath, entry.name);
+    out[path.relative(dir, file)] = entry.isFile() ? (await readFile(file)).toString('base64') : 'dir';
+  }
+  return out;
+}
+
+describePostgres('through PostgreSQL', () => {
+  test('files -> PostgreSQL -> files keeps every client, version, byte, snapshot and tombstone', async () => {
+    const schema = await freshSchema();
+    try {
+      const there = await runCli('migrate', ['--from', source, '--to', schema.uri]);
+      expect(there.stderr).toBe('');
+      expect(there.code).toBe(0);
+      expect(there.stdout).toMatch(/^migrate: 3 clients, 10 versions, 1 tombstones, [\d.]+ KiB copied to the PostgreSQL database .* and verified in [\d.]+ s\n$/);
+      // The password is not echoed.
+      expect(there.stdout).not.toContain('tcsync_test:');
+
+      const back = path.join(root.dir, 'back-from-postgres');
+      const result = await runCli('migrate', ['--from', schema.uri, '--to', back]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const [before, after] = [await contentsOfDir(source), await contentsOfDir(back)];
+      expect(Object.keys(before.clients).sort()).toEqual([fx.withSnapshot, fx.plain, fx.startsMidway].sort());
+      expect(after).toEqual(before);
+      expect((await runCli('verify', ['--data-dir', back])).code).toBe(0);
+
+      // A database with clients is refused, and gets nothing.
+      const refused = await runCli('migrate', ['--from', source, '--to', schema.uri]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/holds clients already/);
+      const db = await PostgresStorage.open(schema.uri);
+      try {
+        expect(await contents(db)).toEqual(before);
+      } finally {
+        await db.close();
+      }
+    } finally {
+      await schema.drop();
+    }
+  });
+});
+
+describe("from upstream's SQLite database", () => {
+  const ids = {
+    withSnapshot: parseClientId('aaaaaaaa-0000-4000-8000-000000000001'),
+    plain: parseClientId('aaaaaaaa-0000-4000-8000-000000000002'),
+    empty: parseClientId('aaaaaaaa-0000-4000-8000-000000000003'),
+  };
+  let sqlitePath: string;
+  const versions: Array<{ client: ClientId; id: VersionId; parent: VersionId; bytes: Buffer }> = [];
+  const emptyLatest = newVersionId();
+
+  beforeAll(() => {
+    sqlitePath = path.join(root.dir, 'taskchampion-sync-server.sqlite3');
+    const db = new Database(sqlitePath);
+    // Upstream's sqlite crate (SqliteStorage::new), verbatim: ids as text, bytes as BLOB.
+    db.pragma('journal_mode = WAL');
+    db.exec(`CREATE TABLE IF NOT EXISTS clients (
+                    client_id STRING PRIMARY KEY,
+                    latest_version_id STRING,
+                    snapshot_version_id STRING,
+                    versions_since_snapshot INTEGER,
+                    snapshot_timestamp INTEGER,
+                    snapshot BLOB);`);
+    db.exec('CREATE TABLE IF NOT EXISTS versions (version_id STRING PRIMARY KEY, client_id STRING, parent_version_id STRING, history_segment BLOB);');
+    db.exec('CREATE INDEX IF NOT EXISTS versions_by_parent ON versions (parent_version_id);');
+    const addVersion = db.prepare('INSERT INTO versions (version_id, client_id, parent_version_id, history_segment) VALUES (?, ?, ?, ?)');
+    for (const [client, count] of [[ids.withSnapshot, 4], [ids.plain, 2]] as const) {
+      let parent = NIL_VERSION_ID;
+      for (let i = 0; i < count; i++) {
+        const id = newVersionId();
+        const bytes = Buffer.from(Array.from({ length: 300 + i }, (_, n) => (n * 7 + i) % 256));
+        addVersion.run(id, client, parent, bytes);
+        versions.push({ client, id, parent, bytes });
+        parent = id;
+      }
+      db.prepare('INSERT INTO clients (client_id, latest_version_id) VALUES (?, ?)').run(client, parent);
+    }
+    const snapshotOf = versions[2]!;
+    db.prepare('UPDATE clients SET snapshot_version_id = ?, snapshot_timestamp = ?, versions_since_snapshot = ?, snapshot = ? WHERE client_id = ?')
+      .run(snapshotOf.id, 1764590400, 1, Buffer.alloc(5000, 3), ids.withSnapshot);
+    db.prepare('INSERT INTO clients (client_id, latest_version_id) VALUES (?, ?)').run(ids.empty, emptyLatest);
+    db.close();
+  });
+
+  test('-> files keeps every id, parent, byte and the snapshot with its version, time and versionsSince', async () => {
+    const dest = path.join(root.dir, 'from-sqlite');
+    const result = await runCli('migrate', ['--from', `sqlite:${sqlitePath}`, '--to', dest]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^migrate: 3 clients, 6 versions, 0 tombstones/);
+    const storage = await FileStorage.open(dest);
+    try {
+      expect(await storage.listClients(null, 10)).toEqual([ids.withSnapshot, ids.plain, ids.empty]);
+      for (const v of versions) {
+        const read = await withTxn(storage, v.client, async (txn) => [await txn.getVersion(v.id), await txn.getVersionByParent(v.parent)]);
+        for (const version of read) expect(version).toEqual({ versionId: v.id, parentVersionId: v.parent, historySegment: new Uint8Array(v.bytes) });
+      }
+      const client = await withTxn(storage, ids.withSnapshot, (txn) => txn.getClient());
+      expect(client).toEqual({
+        latestVersionId: versions[3]!.id,
+        snapshot: { versionId: versions[2]!.id, timestamp: new Date(1764590400 * 1000), versionsSince: 1 },
+      });
+      expect(await withTxn(storage, ids.withSnapshot, (txn) => txn.getSnapshotData(versions[2]!.id))).toEqual(new Uint8Array(Buffer.alloc(5000, 3)));
+      expect(await withTxn(storage, ids.plain, (txn) => txn.getClient())).toEqual({ latestVersionId: versions[5]!.id, snapshot: null });
+      expect(await withTxn(storage, ids.empty, (txn) => txn.getClient())).toEqual({ latestVersionId: emptyLatest, snapshot: null });
+    } finally {
+      await storage.close();
+    }
+    expect((await runCli('verify', ['--data-dir', dest])).code).toBe(0);
+  });
+
+  test('a file that is not upstream\'s database is refused (exit 1)', async () => {
+    const other = path.join(root.dir, 'not-upstream.sqlite3');
+    new Database(other).exec('CREATE TABLE notes (text STRING)');
+    const result = await runCli('migrate', ['--from', `sqlite:${other}`, '--to', path.join(root.dir, 'from-other')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/no clients and versions tables/);
+    await expect(readdir(path.join(root.dir, 'from-other'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('a refused DEST is left untouched', () => {
+  test('a data directory that holds clients', async () => {
+    const dest = path.join(root.dir, 'holds-clients');
+    await buildFixture(dest);
+    const before = await snapshotTree(dest);
+    const result = await runCli('migrate', ['--from', source, '--to', dest]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/is not empty/);
+    expect(await snapshotTree(dest)).toEqual(before);
+  });
+
+  test('a directory with any file in it', async () => {
+    const dest = path.join(root.dir, 'not-empty');
+    await mkdir(dest);
+    await writeFile(path.join(dest, 'notes.txt'), 'mine');
+    const result = await runCli('migrate', ['--from', source, '--to', dest]);
+    expect(result.code).toBe(1);
+    expect(await snapshotTree(dest)).toEqual({ 'notes.txt': Buffer.from('mine').toString('base64') });
+    expect((await readdir(root.dir)).filter((n) => n.includes('.tmp-'))).toEqual([]);
+  });
+
+  test('an empty directory is a valid DEST', async () => {
+    const dest = path.join(root.dir, 'empty-dest');
+    await mkdir(dest);
+    expect((await runCli('migrate', ['--from', source, '--to', dest])).code).toBe(0);
+    expect(await contentsOfDir(dest)).toEqual(await contentsOfDir(source));
+  });
+});
+
+describe('exit codes', () => {
+  test('bad usage exits 2', async () => {
+    expect((await runCli('migrate', ['--to', path.join(root.dir, 'x')])).code).toBe(2);
+    expect((await runCli('migrate', ['--from', source])).code).toBe(2);
+    expect((await runCli('migrate', ['--from', source, '--to', 'sqlite:/tmp/x.sqlite3'])).code).toBe(2);
+    expect((await runCli('migrate', ['--from', source, '--to', 'x', '--frobnicate'])).code).toBe(2);
+  });
+
+  test('a SOURCE that is not a data directory exits 1 and creates nothing', async () => {
+    const dest = path.join(root.dir, 'from-nowhere');
+    const result = await runCli('migrate', ['--from', path.join(root.dir, 'nowhere'), '--to', dest]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/not a tcsync data directory|does not exist|not a directory/);
+    await expect(readdir(dest)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe.skipIf(smallFsUnavailable !== null)('into a data directory on a disk that fills up', () => {
+  let fs: SmallFs;
+  beforeAll(() => {
+    fs = SmallFs.create(16);
+  });
+  afterAll(() => fs.destroy());
+
+  test('fails with exit 1 and leaves nothing that looks like clients', async () => {
+    const big = path.join(root.dir, 'big');
+    const storage = await FileStorage.open(big);
+    try {
+      // 3 MiB of history: more than the disk has left.
+      for (let c = 0; c < 3; c++) {
+        const client = parseClientId(`bbbbbbbb-0000-4000-8000-00000000000${c}`);
+        await withTxn(storage, client, async (txn) => {
+          await txn.newClient(NIL_VERSION_ID);
+          let parent = NIL_VERSION_ID;
+          for (let i = 0; i < 16; i++) {
+            const id = newVersionId();
+            await txn.addVersion(id, parent, Buffer.alloc(64 * 1024, i + c));
+            parent = id;
+          }
+        });
+      }
+    } finally {
+      await storage.close();
+    }
+    fs.leaveFree(1024 * 1024);
+    const dest = path.join(fs.dir, 'dest');
+    const result = await runCli('migrate', ['--from', big, '--to', dest]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/DISK_FULL|ENOSPC|no space/i);
+    expect((await readdir(fs.dir)).filter((n) => !n.startsWith('.filler') && n !== 'lost+found')).toEqual([]);
+  });
+});
