@@ -1,20 +1,25 @@
 /**
- * `tcsync verify --data-dir DIR [--json] [--repair]`: checks every client's files.
+ * `tcsync verify --data-dir DIR [--json] [--repair]`: checks every client's files;
+ * `tcsync verify --connection URI [--json]`: checks every client of a PostgreSQL database.
  * Exit 0 when sound (harmless findings and warnings allowed), 1 when a problem was found or the
  * directory could not be verified, 2 on bad usage.
  */
 import { parseArgs } from 'node:util';
 import { progressBar } from '../ops/progress.js';
 import { findingLines, reportJson, summaryLine } from '../ops/verify-report.js';
+import { parseEndpoint } from '../ops/endpoint.js';
+import { verifyDatabase } from '../ops/verify-clients.js';
 import { verifyDataDir } from '../ops/verify.js';
 import { reportUsage } from './usage-error.js';
 
-const USAGE = `usage: tcsync verify [--data-dir DIR] [--json] [--repair]
-  --data-dir DIR  the data directory (env DATA_DIR; default ./data)
-  --json          print the report as JSON
-  --repair        fix harmless findings: remove leftovers of interrupted transactions,
-                  re-create pending links, re-link .child files copied without hard links
-Safe on a live server's data directory: each client is checked under its lock.`;
+const USAGE = `usage: tcsync verify [--data-dir DIR | --connection URI] [--json] [--repair]
+  --data-dir DIR    the data directory (env DATA_DIR; default ./data)
+  --connection URI  a PostgreSQL database instead (postgresql:// or postgres://)
+  --json            print the report as JSON
+  --repair          fix harmless findings: remove leftovers of interrupted transactions,
+                    re-create pending links, re-link .child files copied without hard links
+                    (a database has none: its transactions leave no leftovers)
+Safe on a live server: each client is checked under its lock, or in one transaction.`;
 
 export async function main(argv: string[]): Promise<number> {
   let values;
@@ -23,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         'data-dir': { type: 'string' },
+        connection: { type: 'string' },
         json: { type: 'boolean', default: false },
         repair: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -35,11 +41,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const { connection } = values;
+  if (connection !== undefined && values['data-dir'] !== undefined) return reportUsage('verify', '--connection and --data-dir exclude each other');
+  if (connection !== undefined && parseEndpoint(connection).kind !== 'postgres') {
+    return reportUsage('verify', '--connection takes a PostgreSQL URI (postgresql://... or postgres://...)');
+  }
   // An empty DATA_DIR counts as unset, as for serve.
   const dataDir = values['data-dir'] ?? (process.env.DATA_DIR || './data');
   const progress = progressBar('verify');
   try {
-    const report = await verifyDataDir(dataDir, { repair: values.repair, onProgress: (done, total) => progress.update(done, total) });
+    const onProgress = (done: number, total: number) => progress.update(done, total);
+    const report = connection !== undefined ? await verifyDatabase(connection, { onProgress }) : await verifyDataDir(dataDir, { repair: values.repair, onProgress });
     progress.end();
     const lines = values.json ? [reportJson(report)] : [...findingLines(report), summaryLine(report)];
     process.stdout.write(`${lines.join('\n')}\n`);
