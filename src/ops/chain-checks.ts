@@ -10,7 +10,7 @@
 import { NIL_VERSION_ID, type ClientId, type VersionId } from '../ids.js';
 import { isTcsyncError } from '../errors.js';
 import type { ExportedClient } from '../storage/client-export.js';
-import { Findings } from './finding.js';
+import { Findings } from '../storage/finding.js';
 
 /** What the chain checks need of the versions: parents and sizes, never the bytes themselves. */
 export interface Headers {
@@ -116,7 +116,7 @@ export interface ChainCheck {
 
 /** Every check above, on one exported client. */
 export async function checkExportedClient(client: ExportedClient): Promise<ChainCheck> {
-  const f = new Findings(client.clientId, (name) => name);
+  const f = new Findings(client.clientId, (name: string) => name);
   let headers: Headers;
   try {
     headers = await readHeaders(client);

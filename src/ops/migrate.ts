@@ -24,7 +24,7 @@ import { PostgresStorage } from '../storage/postgres/postgres-storage.js';
 import type { Snapshot, Version } from '../storage/storage.js';
 import { describeEndpoint, openSource, type Endpoint } from './endpoint.js';
 import { OpsError } from './ops-error.js';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../pool.js';
 import { verifyDataDir } from './verify.js';
 
 export interface MigrateOptions {

@@ -10,7 +10,7 @@ import { allIds, type ClientSource } from '../storage/client-export.js';
 import { PostgresStorage } from '../storage/postgres/postgres-storage.js';
 import { checkExportedClient, type ChainCheck } from './chain-checks.js';
 import { describeEndpoint } from './endpoint.js';
-import { forEachLimit } from './pool.js';
+import { forEachLimit } from '../pool.js';
 import type { VerifyOptions, VerifyReport } from './verify.js';
 
 /** Checks every client of `source`; `label` names it in the report (the report's `dataDir`). */
@@ -27,7 +27,8 @@ export async function verifyClients(source: ClientSource, label: string, options
     options.onProgress?.(++done, ids.length);
   });
   const present = checks.filter((c) => c !== undefined);
-  const findings = present.flatMap((c) => c.findings.list.map(({ repair: _none, ...rest }) => ({ ...rest, repaired: false })));
+  // Nothing here is repairable: a database's transactions leave no leftovers.
+  const findings = present.flatMap((c) => c.findings.list.map((finding) => ({ ...finding, repaired: false })));
   return {
     dataDir: label,
     sound: !findings.some((f) => f.severity === 'problem'),

@@ -1,21 +1,16 @@
 /**
- * verify: checks every client of a data directory (check-client.ts says what "sound" means),
- * each under its lock so that a live server's data directory can be checked, and with
- * `repair` fixes the harmless findings (finding.ts) while still holding that lock.
+ * verify: checks every client of a data directory, each under its lock so that a live server's
+ * data directory can be checked, and with `repair` fixes the harmless findings while still
+ * holding that lock. What is checked is the file format's business (storage/file/audit/);
+ * this is the walk over the data directory and the report.
  */
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ClientId } from '../ids.js';
+import type { ReportedFinding } from '../storage/finding.js';
+import { auditFileClient, settleFindings, type ClientAudit } from '../storage/file/audit/audit-client.js';
+import { scanDataDir, type IdEntries } from '../storage/file/audit/scan-data-dir.js';
 import type { LockOptions } from '../storage/file/client-lock.js';
-import { isErrno, readFileOrNull } from '../storage/file/durable-fs.js';
-import type { FileStorage } from '../storage/file/file-storage.js';
-import { tombstonePath } from '../storage/file/layout.js';
-import { indexClient } from './client-index.js';
-import { checkClient, type ClientCheck } from './check-client.js';
-import { exists, openDataDir, scanDataDir, type IdEntries } from './data-dir.js';
-import { Findings, type Finding, type Repair } from './finding.js';
-import { forEachLimit } from './pool.js';
-import { applyRepairs } from './repair.js';
+import { openDataDir } from './data-dir.js';
+import { forEachLimit } from '../pool.js';
 
 export interface VerifyOptions {
   /**
@@ -40,12 +35,6 @@ export interface VerifyOptions {
   readonly lock?: LockOptions;
 }
 
-/** A finding as reported: what `--repair` did about it instead of how. */
-export interface ReportedFinding extends Omit<Finding, 'repair'> {
-  /** True when `--repair` removed, completed or re-linked it. */
-  readonly repaired: boolean;
-}
-
 export interface VerifyReport {
   /** The data directory, absolute. */
   readonly dataDir: string;
@@ -61,23 +50,18 @@ export interface VerifyReport {
   readonly durationMs: number;
 }
 
-interface IdResult {
-  readonly findings: readonly ReportedFinding[];
-  readonly check: ClientCheck | null;
-}
-
 export async function verifyDataDir(dataDir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const started = performance.now();
   const storage = await openDataDir(dataDir, options.lock);
   try {
     const scan = await scanDataDir(storage.dataDir);
-    const results: IdResult[] = [];
+    const results: ClientAudit[] = [];
     let done = 0;
     await forEachLimit(scan.ids, options.concurrency ?? 8, async (id, i) => {
-      results[i] = await verifyId(storage, id, scan.entries.get(id) as IdEntries, options.repair ?? false);
+      results[i] = await auditFileClient(storage, id, scan.entries.get(id) as IdEntries, options.repair ?? false);
       options.onProgress?.(++done, scan.ids.length);
     });
-    const top = await settle(scan.findings.list, options.repair ?? false);
+    const top = await settleFindings(scan.findings.list, options.repair ?? false);
     const findings = [...top, ...results.flatMap((r) => r.findings)];
     const checks = results.flatMap((r) => (r.check?.exists ? [r.check] : []));
     return {
@@ -92,54 +76,4 @@ export async function verifyDataDir(dataDir: string, options: VerifyOptions = {}
   } finally {
     await storage.close();
   }
-}
-
-/** Checks everything of one client id under its lock, and repairs it there when asked. */
-function verifyId(storage: FileStorage, id: ClientId, entries: IdEntries, repair: boolean): Promise<IdResult> {
-  const { dataDir } = storage;
-  return storage.withClientLock(id, async (_dir, assertHeld) => {
-    let check: ClientCheck | null = null;
-    if (entries.hasDir) {
-      try {
-        check = await checkClient(dataDir, await indexClient(dataDir, id));
-      } catch (err) {
-        // Deleted between the scan and taking its lock: nothing left to check.
-        if (!isErrno(err, 'ENOENT')) throw err;
-      }
-    }
-    // A check made while the lock was lost may have seen a transaction half done: fail instead.
-    assertHeld();
-    const f = new Findings(id, (file) => path.relative(dataDir, file));
-    if (entries.hasTombstone) await checkTombstone(tombstonePath(dataDir, id), check?.exists ?? false, f);
-    for (const temp of entries.tombstoneTemps) {
-      f.harmless(temp, 'a temporary file of an interrupted tombstone write', { kind: 'remove', path: temp });
-    }
-    for (const trashed of entries.trash) {
-      // A live server's deleteClient removes its trash under this lock: what is left now is a leftover.
-      if (!(await exists(trashed))) continue;
-      f.harmless(trashed, 'trash: a deleted client whose removal was interrupted', { kind: 'remove', path: trashed });
-    }
-    return { check, findings: await settle([...(check?.findings ?? []), ...f.list], repair, assertHeld) };
-  });
-}
-
-async function checkTombstone(file: string, clientExists: boolean, f: Findings): Promise<void> {
-  // liftTombstone takes no lock, so the tombstone may be gone by now.
-  const bytes = await readFileOrNull(file);
-  if (bytes === null) return;
-  let deletedAt: unknown;
-  try {
-    deletedAt = (JSON.parse(bytes.toString('utf8')) as { deletedAt?: unknown } | null)?.deletedAt;
-  } catch {
-    deletedAt = undefined;
-  }
-  if (typeof deletedAt !== 'string' || Number.isNaN(Date.parse(deletedAt))) f.problem(file, 'not a tombstone: expected JSON {"deletedAt": "<ISO date>"}');
-  if (clientExists) f.warning(file, 'the client is tombstoned but its directory still exists (an interrupted deletion?)');
-}
-
-/** Applies the repairs of harmless findings when asked, and reports what was done. */
-async function settle(findings: readonly Finding[], repair: boolean, assertHeld?: () => void): Promise<ReportedFinding[]> {
-  const repairs = repair ? findings.flatMap((f) => (f.repair ? [f.repair] : [])) : [];
-  await applyRepairs(repairs, assertHeld);
-  return findings.map(({ repair: how, ...rest }: Finding & { repair?: Repair }) => ({ ...rest, repaired: how !== undefined && repair }));
 }

@@ -7,10 +7,10 @@
  */
 import { closeSync, constants, copyFileSync, linkSync, mkdirSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { TcsyncError } from '../errors.js';
-import type { VersionId } from '../ids.js';
-import { ClientPaths } from '../storage/file/layout.js';
-import { MAX_HEADER, parseHeader } from '../storage/file/version-file.js';
+import { TcsyncError } from '../../../errors.js';
+import type { VersionId } from '../../../ids.js';
+import { ClientPaths } from '../layout.js';
+import { MAX_HEADER, parseHeader } from '../version-file.js';
 import { namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 
 export interface CopiedFiles {

@@ -8,10 +8,10 @@
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import path from 'node:path';
-import { TcsyncError } from '../errors.js';
-import { isCanonicalUuid, type ClientId, type VersionId } from '../ids.js';
-import { parseMeta, type ClientMeta } from '../storage/file/client-meta.js';
-import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../storage/file/layout.js';
+import { TcsyncError } from '../../../errors.js';
+import { isCanonicalUuid, type ClientId, type VersionId } from '../../../ids.js';
+import { parseMeta, type ClientMeta } from '../client-meta.js';
+import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../layout.js';
 
 export interface IndexedFile {
   readonly path: string;

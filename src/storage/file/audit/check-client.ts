@@ -25,10 +25,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { NIL_VERSION_ID, type VersionId } from '../ids.js';
-import { decodeVersion, type VersionHeader } from '../storage/file/version-file.js';
+import { NIL_VERSION_ID, type VersionId } from '../../../ids.js';
+import { decodeVersion, type VersionHeader } from '../version-file.js';
 import { namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
-import { Findings, type Finding } from './finding.js';
+import { Findings, type Finding } from '../../finding.js';
 
 export interface ClientCheck {
   readonly findings: readonly Finding[];

@@ -51,3 +51,9 @@ export class Findings {
     this.list.push({ severity: 'harmless', client: this.#client, file: this.#relative(file), message, repair });
   }
 }
+
+/** A finding as reported: what `--repair` did about it instead of how. */
+export interface ReportedFinding extends Omit<Finding, 'repair'> {
+  /** True when `--repair` removed, completed or re-linked it. */
+  readonly repaired: boolean;
+}

@@ -1,9 +1,9 @@
 /** Applies `--repair` to harmless findings: removes leftovers, re-creates pending links, re-links copies, durably. */
 import { link, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, isErrno } from '../storage/file/durable-fs.js';
-import { tempPathOf } from '../storage/file/layout.js';
-import type { Repair } from './finding.js';
+import { fsyncDir, isErrno } from '../durable-fs.js';
+import { tempPathOf } from '../layout.js';
+import type { Repair } from '../../finding.js';
 
 /** Replaces `file` by a hard link to `existing`; the rename is atomic, so `file` never goes missing. */
 async function relink(existing: string, file: string): Promise<void> {
