@@ -8,7 +8,7 @@ import type { ClientId } from '../../ids.js';
 import type { ExportedClient } from '../client-export.js';
 import type { Client, Version } from '../storage.js';
 import type { Query } from './database.js';
-import { insertVersions, writeSnapshotMillis } from './postgres-txn.js';
+import { clientExists, hasTombstone, insertVersions, writeSnapshotMillis } from './queries.js';
 import { bytesOf, snapshotColumns, VERSION_COLUMNS, versionFromRow, type VersionRow } from './rows.js';
 
 /** Versions read, or written, per statement: a bound on what one round trip holds in memory. */
@@ -52,10 +52,8 @@ export function exportedClient(query: Query, clientId: ClientId, client: Client)
  */
 export async function importClient(query: Query, client: ExportedClient): Promise<void> {
   const { clientId, latestVersionId, snapshot } = client;
-  if ((await query('SELECT 1 FROM clients WHERE client_id = $1', [clientId])).rows.length > 0) {
-    throw new TcsyncError('CLIENT_EXISTS', 'client already exists');
-  }
-  await refuseTombstoned(query, clientId);
+  if (await clientExists(query, clientId)) throw new TcsyncError('CLIENT_EXISTS', 'client already exists');
+  if (await hasTombstone(query, clientId)) throw new TcsyncError('CLIENT_DELETED', 'this client was deleted');
   const [snapshotVersion, versionsSince, seconds] = snapshotColumns(snapshot);
   await query(
     `INSERT INTO clients (client_id, latest_version_id, snapshot_version_id, versions_since_snapshot, snapshot_timestamp, snapshot)
@@ -84,11 +82,4 @@ export async function importClient(query: Query, client: ExportedClient): Promis
     }
   }
   await insertVersions(query, clientId, batch);
-}
-
-/** `CLIENT_DELETED` when the id carries a tombstone. */
-async function refuseTombstoned(query: Query, clientId: ClientId): Promise<void> {
-  if ((await query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0) {
-    throw new TcsyncError('CLIENT_DELETED', 'this client was deleted');
-  }
 }

@@ -16,7 +16,8 @@ import { KeyedMutex } from '../keyed-mutex.js';
 import type { Storage, StorageTxn } from '../storage.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
-import { PostgresTxn, readClient } from './postgres-txn.js';
+import { PostgresTxn } from './postgres-txn.js';
+import { addTombstone, clientExists, hasTombstone, readClient } from './queries.js';
 import { ensureSchema } from './schema.js';
 
 export class PostgresStorage implements Storage, ClientSource, ClientSink {
@@ -63,7 +64,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
     return this.#underLock(clientId, 'deleting a client', async (query) => {
       // ON DELETE CASCADE takes the versions and the snapshot's milliseconds with the row.
       if ((await query('DELETE FROM clients WHERE client_id = $1', [clientId])).rowCount === 0) return false;
-      await query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
+      await addTombstone(query, clientId);
       return true;
     });
   }
@@ -75,9 +76,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   }
 
   async isTombstoned(clientId: ClientId): Promise<boolean> {
-    return this.#db.transaction(null, 'reading tombstones', async (query) => {
-      return (await query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0;
-    });
+    return this.#db.transaction(null, 'reading tombstones', (query) => hasTombstone(query, clientId));
   }
 
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
@@ -113,10 +112,8 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
 
   async importTombstone(clientId: ClientId): Promise<void> {
     await this.#underLock(clientId, 'importing a tombstone', async (query) => {
-      if ((await query('SELECT 1 FROM clients WHERE client_id = $1', [clientId])).rows.length > 0) {
-        throw new TcsyncError('CLIENT_EXISTS', 'client exists; only an absent client can carry a tombstone');
-      }
-      await query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
+      if (await clientExists(query, clientId)) throw new TcsyncError('CLIENT_EXISTS', 'client exists; only an absent client can carry a tombstone');
+      await addTombstone(query, clientId);
     });
   }
 
