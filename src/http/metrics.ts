@@ -53,10 +53,11 @@ export class ServerMetrics {
   });
 
   #dataDir: string | null = null;
+  /** Registered by watchDataDir only: a server on a database would otherwise show 0 bytes free. */
   readonly dataDirFreeBytes: Gauge = new Gauge({
     name: 'tcsync_data_dir_free_bytes',
     help: 'Bytes free for tcsync on the data directory\'s file system (commits fail with 503 near 0; /healthz is 503 below its reserve)',
-    registers: [this.registry],
+    registers: [],
     collect: async (): Promise<void> => {
       const free = this.#dataDir === null ? null : await freeBytes(this.#dataDir);
       if (free !== null) this.dataDirFreeBytes.set(free);
@@ -84,6 +85,7 @@ export class ServerMetrics {
   /** Reports the free space of `dir`'s file system in tcsync_data_dir_free_bytes. */
   watchDataDir(dir: string): void {
     this.#dataDir = dir;
+    this.registry.registerMetric(this.dataDirFreeBytes);
   }
 
   /**

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freshSchema, describePostgres } from '../support/postgres.js';
+import { httpRequest } from '../support/http-request.js';
+import { describePostgres, freshSchema } from '../support/postgres.js';
 import { ProtocolClient } from '../support/protocol-client.js';
 import { expectChainHolds, racingWriter } from '../support/racing-writer.js';
 import { spawnServer, type SpawnedServer } from '../support/spawn-server.js';
@@ -60,6 +61,18 @@ describePostgres('serve --connection, several processes on one database', () => 
       expectChainHolds(chain, acks[c]!);
     }
   }, 180_000);
+
+  it('/healthz asks the database, and /metrics shows the pool instead of a data directory', async () => {
+    expect((await httpRequest(`${server(0).url}/healthz`)).status).toBe(200);
+    const metrics = (await httpRequest(`${server(0).url}/metrics`)).text;
+    for (const name of ['tcsync_storage_pool_size', 'tcsync_storage_pool_idle', 'tcsync_storage_pool_waiting']) {
+      expect(metrics).toMatch(new RegExp(`^${name} \\d+$`, 'm'));
+    }
+    // The load of the tests above waited for connections.
+    expect(Number(/^tcsync_storage_pool_wait_seconds_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toContain('# TYPE tcsync_storage_database_errors_total counter');
+    expect(metrics).not.toContain('tcsync_data_dir_free_bytes');
+  });
 
   it('a server killed with SIGKILL mid-load loses no acknowledged version', async () => {
     const victim = await serve();
