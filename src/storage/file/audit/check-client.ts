@@ -29,6 +29,7 @@ import { NIL_VERSION_ID, type VersionId } from '../../../ids.js';
 import { decodeVersion, type VersionHeader } from '../version-file.js';
 import { namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 import { Findings, type Finding } from '../../finding.js';
+import type { ClientMeta } from '../client-meta.js';
 
 export interface ClientCheck {
   readonly findings: readonly Finding[];
@@ -50,48 +51,53 @@ function reason(err: unknown): string {
   return message.replace(/^[^:]*: /, '');
 }
 
-export async function checkClient(dataDir: string, index: ClientIndex): Promise<ClientCheck> {
-  const { paths } = index;
-  const f = new Findings(index.clientId, (file) => path.relative(dataDir, file));
-  for (const { path: file, what } of index.unknown) f.problem(file, what);
+/** What the checks of one client share: the index, the findings, and what earlier checks found. */
+class ClientChecker {
+  readonly index: ClientIndex;
+  readonly f: Findings;
+  /** Hard-linked files share an inode: each is read and checked once. */
+  readonly #decodedByInode = new Map<bigint, Decoded>();
+  #reads = 0;
+  /** Inodes some `.child` names: their damage is reported with the `.child`. */
+  readonly linkedInodes = new Set<bigint>();
+  /** Committed versions (linked, or pending in client.json), by id. */
+  readonly committed = new Map<VersionId, Header>();
+  /** Committed child by parent. */
+  readonly childOf = new Map<VersionId, VersionId>();
+  /** Versions client.json lists as pending links. */
+  readonly pending = new Set<VersionId>();
+  readonly onChain = new Set<VersionId>();
+  latest: VersionId = NIL_VERSION_ID;
+  /** The version id the chain ends at when it is not nil: one that is not stored. */
+  start: VersionId | null = null;
 
-  if (index.metaFile === null) {
-    if (index.children.size > 0 || index.unknown.length > 0) {
-      f.problem(paths.meta, 'missing, but the directory holds committed versions or other files');
-    } else {
-      f.harmless(paths.dir, 'a directory without client.json: the leftover of an interrupted client creation', { kind: 'remove', path: paths.dir });
-    }
-    return { findings: f.list, exists: false, versions: 0, bytes: 0 };
+  constructor(dataDir: string, index: ClientIndex) {
+    this.index = index;
+    this.f = new Findings(index.clientId, (file) => path.relative(dataDir, file));
   }
-  if (index.metaError !== null) f.problem(paths.meta, reason(index.metaError));
-  if (!index.hasVersionsDir) f.problem(paths.versionsDir, 'missing');
 
-  // Hard-linked files share an inode: read and check each once.
-  const decodedByInode = new Map<bigint, Decoded>();
-  let reads = 0;
-  const decode = async (file: IndexedFile): Promise<Decoded> => {
-    let found = decodedByInode.get(file.ino);
+  async decode(file: IndexedFile): Promise<Decoded> {
+    let found = this.#decodedByInode.get(file.ino);
     if (found === undefined) {
-      await yieldSometimes(++reads);
+      await yieldSometimes(++this.#reads);
       try {
         const { versionId, parentVersionId } = decodeVersion(readFileSync(file.path), file.path);
         found = { header: { versionId, parentVersionId } };
       } catch (err) {
         found = { error: reason(err) };
       }
-      decodedByInode.set(file.ino, found);
+      this.#decodedByInode.set(file.ino, found);
     }
     return found;
-  };
+  }
+}
 
-  // Each .child: a whole version, whose parent is the one the name says, the same file as its .version.
-  // A .version sharing the inode of a .child has its damage reported with the .child.
-  const linkedInodes = new Set<bigint>();
-  const committed = new Map<VersionId, Header>();
-  const childOf = new Map<VersionId, VersionId>();
+/** Each `.child`: a whole version, whose parent is the one the name says, the same file as its `.version`. */
+async function checkLinks(c: ClientChecker): Promise<void> {
+  const { index, f } = c;
   for (const [parent, child] of index.children) {
-    linkedInodes.add(child.ino);
-    const decoded = await decode(child);
+    c.linkedInodes.add(child.ino);
+    const decoded = await c.decode(child);
     if ('error' in decoded) {
       f.problem(child.path, decoded.error);
       continue;
@@ -101,8 +107,8 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       f.problem(child.path, `holds version ${header.versionId}, whose parent is ${header.parentVersionId}, not ${parent}`);
       continue;
     }
-    committed.set(header.versionId, header);
-    childOf.set(parent, header.versionId);
+    c.committed.set(header.versionId, header);
+    c.childOf.set(parent, header.versionId);
     const version = index.versions.get(header.versionId);
     if (!version) {
       f.problem(child.path, `links version ${header.versionId}, but ${header.versionId}.version is missing`);
@@ -111,22 +117,19 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       else f.harmless(child.path, `the same bytes as ${header.versionId}.version, but not hard-linked to it (e.g. copied without keeping hard links)`, { kind: 'relink', existing: version.path, path: child.path });
     }
   }
+}
 
-  const meta = index.meta;
-  if (meta === null) {
-    // Without client.json nothing tells committed from leftover: report only what is certain.
-    return { findings: f.list, exists: true, versions: 0, bytes: 0 };
-  }
-
-  // Pending links: committed by client.json's rename; the next transaction creates them.
-  const pending = new Set<VersionId>();
+/** Pending links: committed by client.json's rename; the next transaction creates them. */
+async function checkPendingLinks(c: ClientChecker, meta: ClientMeta): Promise<void> {
+  const { index, f } = c;
+  const { paths } = index;
   for (const { parentVersionId, versionId } of meta.pendingLinks) {
-    pending.add(versionId);
+    c.pending.add(versionId);
     const version = index.versions.get(versionId);
     const link = index.children.get(parentVersionId);
     if (link !== undefined) {
-      if (childOf.get(parentVersionId) !== versionId && !('error' in (await decode(link)))) {
-        f.problem(link.path, `links version ${childOf.get(parentVersionId)}, but client.json's pendingLinks says ${versionId}`);
+      if (c.childOf.get(parentVersionId) !== versionId && !('error' in (await c.decode(link)))) {
+        f.problem(link.path, `links version ${c.childOf.get(parentVersionId)}, but client.json's pendingLinks says ${versionId}`);
       }
       continue;
     }
@@ -134,13 +137,13 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       f.problem(paths.version(versionId), "missing, but client.json's pendingLinks names it");
       continue;
     }
-    const decoded = await decode(version);
+    const decoded = await c.decode(version);
     if ('error' in decoded) f.problem(version.path, decoded.error);
     else if (decoded.header.versionId !== versionId || decoded.header.parentVersionId !== parentVersionId) {
       f.problem(version.path, `holds version ${decoded.header.versionId} of parent ${decoded.header.parentVersionId}, not what pendingLinks says`);
     } else {
-      committed.set(versionId, decoded.header);
-      childOf.set(parentVersionId, versionId);
+      c.committed.set(versionId, decoded.header);
+      c.childOf.set(parentVersionId, versionId);
       f.harmless(paths.child(parentVersionId), `missing link to ${versionId}.version, listed in client.json's pendingLinks (the next transaction re-creates it)`, {
         kind: 'link',
         existing: version.path,
@@ -148,14 +151,18 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       });
     }
   }
+}
 
-  // The latest version, found as the storage finds it: the checkpoint, then links.
+/**
+ * The latest version, found as the storage finds it (the checkpoint, then links), and the walk
+ * back from it to the chain's start. A version on the chain that nothing links is a broken link.
+ */
+async function checkChain(c: ClientChecker, meta: ClientMeta): Promise<void> {
+  const { index, f, committed, childOf, onChain } = c;
+  const { paths } = index;
   let latest = meta.checkpointVersionId;
   for (let steps = 0; childOf.has(latest) && steps <= childOf.size; steps++) latest = childOf.get(latest) as VersionId;
-
-  // Walk back from the latest version to the chain's start.
-  const onChain = new Set<VersionId>();
-  let start: VersionId | null = null;
+  c.latest = latest;
   for (let id = latest; ; ) {
     if (id === NIL_VERSION_ID) break;
     if (onChain.has(id)) {
@@ -166,14 +173,14 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     let header = committed.get(id);
     if (header === undefined) {
       if (!file) {
-        start = id;
+        c.start = id;
         break;
       }
       // On the chain but linked by nothing: its parent's link is gone.
-      const decoded = await decode(file);
+      const decoded = await c.decode(file);
       if ('error' in decoded) {
         // A linked file was reported with its link already.
-        if (!linkedInodes.has(file.ino)) f.problem(file.path, `${decoded.error} (version ${id} is on the chain)`);
+        if (!c.linkedInodes.has(file.ino)) f.problem(file.path, `${decoded.error} (version ${id} is on the chain)`);
         break;
       }
       header = decoded.header;
@@ -187,8 +194,11 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     onChain.add(id);
     id = header.parentVersionId;
   }
+}
 
-  // Committed versions off the chain: a link on the chain is broken. Name each orphaned run once.
+/** Committed versions off the chain: a link on the chain is broken. Each orphaned run is named once. */
+function checkOrphans(c: ClientChecker): void {
+  const { index, f, committed, childOf, onChain } = c;
   const orphans = [...committed.keys()].filter((id) => !onChain.has(id));
   const orphanSet = new Set(orphans);
   for (const id of orphans) {
@@ -196,14 +206,17 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
     if (orphanSet.has(header.parentVersionId)) continue;
     let after = 0;
     for (let next = childOf.get(id); next !== undefined && orphanSet.has(next) && after < orphans.length; next = childOf.get(next)) after++;
-    const file = index.versions.get(id)?.path ?? index.children.get(header.parentVersionId)?.path ?? paths.version(id);
-    f.problem(file, `committed${after > 0 ? ` (with ${after} later versions)` : ''}, but not on the chain from the latest version ${latest}`);
+    const file = index.versions.get(id)?.path ?? index.children.get(header.parentVersionId)?.path ?? index.paths.version(id);
+    f.problem(file, `committed${after > 0 ? ` (with ${after} later versions)` : ''}, but not on the chain from the latest version ${c.latest}`);
   }
+}
 
-  // The rest no .child names: leftovers, unless the storage would call them damage when asked for them.
+/** The `.version` files no `.child` names: leftovers, unless the storage would call them damage when asked for them. */
+async function checkUnlinkedVersions(c: ClientChecker): Promise<void> {
+  const { index, f } = c;
   for (const [id, file] of index.versions) {
-    if (committed.has(id) || pending.has(id) || onChain.has(id) || linkedInodes.has(file.ino)) continue;
-    const decoded = await decode(file);
+    if (c.committed.has(id) || c.pending.has(id) || c.onChain.has(id) || c.linkedInodes.has(file.ino)) continue;
+    const decoded = await c.decode(file);
     if ('error' in decoded) {
       // A committed version is fsync'd before it is linked: only an unlinked one can be torn by a crash.
       if (file.nlink > 1) f.problem(file.path, `${decoded.error} (with ${file.nlink} links, not the leftover of a crash mid-write)`);
@@ -214,11 +227,15 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       f.harmless(file.path, 'an uncommitted version (no .child names it): the leftover of an interrupted transaction', { kind: 'remove', path: file.path });
     }
   }
+}
 
+/** The snapshot blob client.json names, with its size and CRC-32; other blobs are leftovers. */
+function checkSnapshot(c: ClientChecker, meta: ClientMeta): IndexedFile | null {
+  const { index, f } = c;
   const blob = namedSnapshotBlob(index);
   if (meta.snapshot !== null) {
     const { versionId, size, crc32: expectedCrc } = meta.snapshot;
-    const file = path.join(paths.dir, meta.snapshot.file);
+    const file = path.join(index.paths.dir, meta.snapshot.file);
     if (blob === null) {
       f.problem(file, `missing, but client.json names it as the snapshot of version ${versionId}`);
     } else {
@@ -226,27 +243,64 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
       if (bytes.byteLength !== size) f.problem(file, `is ${bytes.byteLength} bytes, client.json says ${size}`);
       else if (crc32(bytes) !== expectedCrc) f.problem(file, 'checksum does not match client.json');
     }
-    if (!onChain.has(versionId) && versionId !== start) {
-      f.warning(paths.meta, `the snapshot is of version ${versionId}, which is not on the chain from the latest version`);
+    if (!c.onChain.has(versionId) && versionId !== c.start) {
+      f.warning(index.paths.meta, `the snapshot is of version ${versionId}, which is not on the chain from the latest version`);
     }
   }
   for (const other of index.snapshotBlobs) {
     if (other !== blob) f.harmless(other.path, 'a snapshot blob client.json does not name: the leftover of an interrupted or superseded snapshot', { kind: 'remove', path: other.path });
   }
-  for (const temp of index.metaTemps) {
-    f.harmless(temp.path, 'a temporary file of an interrupted client.json rewrite', { kind: 'remove', path: temp.path });
-  }
-  for (const temp of index.relinkTemps) {
-    f.harmless(temp.path, 'a temporary link of an interrupted verify --repair', { kind: 'remove', path: temp.path });
-  }
+  return blob;
+}
 
-  const committedInodes = new Map<bigint, number>([[index.metaFile.ino, index.metaFile.size]]);
+/** Temporary files of interrupted client.json rewrites and of an interrupted `verify --repair`. */
+function checkTemporaryFiles(c: ClientChecker): void {
+  for (const temp of c.index.metaTemps) {
+    c.f.harmless(temp.path, 'a temporary file of an interrupted client.json rewrite', { kind: 'remove', path: temp.path });
+  }
+  for (const temp of c.index.relinkTemps) {
+    c.f.harmless(temp.path, 'a temporary link of an interrupted verify --repair', { kind: 'remove', path: temp.path });
+  }
+}
+
+/** Bytes of the committed files, each inode counted once. */
+function committedBytes(c: ClientChecker, metaFile: IndexedFile, blob: IndexedFile | null): number {
+  const committedInodes = new Map<bigint, number>([[metaFile.ino, metaFile.size]]);
   if (blob) committedInodes.set(blob.ino, blob.size);
-  for (const child of index.children.values()) committedInodes.set(child.ino, child.size);
-  for (const id of pending) {
-    const file = index.versions.get(id);
+  for (const child of c.index.children.values()) committedInodes.set(child.ino, child.size);
+  for (const id of c.pending) {
+    const file = c.index.versions.get(id);
     if (file) committedInodes.set(file.ino, file.size);
   }
-  const bytes = [...committedInodes.values()].reduce((a, b) => a + b, 0);
-  return { findings: f.list, exists: true, versions: onChain.size, bytes };
+  return [...committedInodes.values()].reduce((a, b) => a + b, 0);
+}
+
+export async function checkClient(dataDir: string, index: ClientIndex): Promise<ClientCheck> {
+  const c = new ClientChecker(dataDir, index);
+  const { paths } = index;
+  const { f } = c;
+  for (const { path: file, what } of index.unknown) f.problem(file, what);
+
+  if (index.metaFile === null) {
+    if (index.children.size > 0 || index.unknown.length > 0) {
+      f.problem(paths.meta, 'missing, but the directory holds committed versions or other files');
+    } else {
+      f.harmless(paths.dir, 'a directory without client.json: the leftover of an interrupted client creation', { kind: 'remove', path: paths.dir });
+    }
+    return { findings: f.list, exists: false, versions: 0, bytes: 0 };
+  }
+  if (index.metaError !== null) f.problem(paths.meta, reason(index.metaError));
+  if (!index.hasVersionsDir) f.problem(paths.versionsDir, 'missing');
+
+  await checkLinks(c);
+  const meta = index.meta;
+  // Without client.json nothing tells committed from leftover: report only what is certain.
+  if (meta === null) return { findings: f.list, exists: true, versions: 0, bytes: 0 };
+  await checkPendingLinks(c, meta);
+  await checkChain(c, meta);
+  checkOrphans(c);
+  await checkUnlinkedVersions(c);
+  const blob = checkSnapshot(c, meta);
+  checkTemporaryFiles(c);
+  return { findings: f.list, exists: true, versions: c.onChain.size, bytes: committedBytes(c, index.metaFile, blob) };
 }
