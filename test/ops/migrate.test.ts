@@ -8,7 +8,7 @@ import type { ClientSource } from '../../src/storage/client-export.js';
 import { PostgresStorage } from '../../src/storage/postgres/postgres-storage.js';
 import { describePostgres, freshSchema } from '../support/postgres.js';
 import { SmallFs, smallFsUnavailable } from '../support/small-fs.js';
-import { buildFixture, runCli, tempDir, type Fixture } from './support.js';
+import { buildFixture, buildLargeDataDir, runCli, tempDir, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 let source: string;
@@ -225,24 +225,7 @@ describe.skipIf(smallFsUnavailable !== null)('into a data directory on a disk th
 
   test('fails with exit 1 and leaves nothing that looks like clients', async () => {
     const big = path.join(root.dir, 'big');
-    const storage = await FileStorage.open(big);
-    try {
-      // 3 MiB of history: more than the disk has left.
-      for (let c = 0; c < 3; c++) {
-        const client = parseClientId(`bbbbbbbb-0000-4000-8000-00000000000${c}`);
-        await withTxn(storage, client, async (txn) => {
-          await txn.newClient(NIL_VERSION_ID);
-          let parent = NIL_VERSION_ID;
-          for (let i = 0; i < 16; i++) {
-            const id = newVersionId();
-            await txn.addVersion(id, parent, Buffer.alloc(64 * 1024, i + c));
-            parent = id;
-          }
-        });
-      }
-    } finally {
-      await storage.close();
-    }
+    await buildLargeDataDir(big);
     fs.leaveFree(1024 * 1024);
     const dest = path.join(fs.dir, 'dest');
     const result = await runCli('migrate', ['--from', big, '--to', dest]);

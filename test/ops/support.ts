@@ -65,6 +65,26 @@ export async function buildFixture(dataDir: string): Promise<Fixture> {
   return { withSnapshot, withSnapshotVersions, plain, plainVersions, startsMidway, startsMidwayRoot, deleted };
 }
 
+/** A data directory of about 3 MiB of history over three clients: more than a nearly full small disk holds. */
+export async function buildLargeDataDir(dataDir: string): Promise<void> {
+  const storage = await FileStorage.open(dataDir);
+  try {
+    for (let c = 0; c < 3; c++) {
+      await withTxn(storage, parseClientId(`cccccccc-0000-4000-8000-00000000000${c}`), async (txn) => {
+        await txn.newClient(NIL_VERSION_ID);
+        let parent = NIL_VERSION_ID;
+        for (let i = 0; i < 16; i++) {
+          const id = newVersionId();
+          await txn.addVersion(id, parent, Buffer.alloc(64 * 1024, i + c));
+          parent = id;
+        }
+      });
+    }
+  } finally {
+    await storage.close();
+  }
+}
+
 /** `cp -a`: the operator's backup of a stopped server (preserves the hard links). */
 export function copyDir(from: string, to: string): void {
   execFileSync('cp', ['-a', from, to]);
