@@ -31,9 +31,15 @@ export interface PostgresStorageOptions {
    */
   readonly connectTimeoutMs?: number;
   /**
+   * How long a transaction waits for a client's lock (held by another process's transaction, or
+   * a live export) before it fails with LOCK_TIMEOUT (503, "client busy"). @default 20000
+   */
+  readonly lockTimeoutMs?: number;
+  /**
    * How long one statement may go unanswered before its connection counts as lost
    * (STORAGE_UNAVAILABLE, 503): a database host that vanished answers nothing, and TCP would
-   * notice only after hours. Waiting for a client's lock is a statement too. @default 30000
+   * notice only after hours. Longer than lockTimeoutMs, so that a long wait for a lock is told
+   * apart from a lost database. @default 30000
    */
   readonly queryTimeoutMs?: number;
   /** How many times a transaction rolled back by a serialization failure or deadlock is run again. @default 5 */
@@ -87,7 +93,13 @@ export class Database {
     // 'error'; unheard, that would end the process. The pool drops broken connections itself and
     // the next query that needs the database reports the outage.
     this.#pool.on('error', () => undefined);
-    this.#pool.on('connect', (conn) => conn.on('error', () => undefined));
+    // Queued before any other query of the new connection, so it holds for all of them; a
+    // failure shows in the query that follows.
+    const lockTimeout = options.lockTimeoutMs ?? 20_000;
+    this.#pool.on('connect', (conn) => {
+      conn.on('error', () => undefined);
+      conn.query("SELECT set_config('lock_timeout', $1, false)", [String(lockTimeout)]).catch(() => undefined);
+    });
   }
 
   get stats(): PoolStats {

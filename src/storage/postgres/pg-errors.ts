@@ -31,6 +31,8 @@ const BY_SQLSTATE: Readonly<Record<string, ErrorCode>> = {
   '53100': 'DISK_FULL',
   // read_only_sql_transaction: connected to a standby (after a failover, say).
   '25006': 'READ_ONLY',
+  // lock_not_available: lock_timeout ran out waiting for a client's lock.
+  '55P03': 'LOCK_TIMEOUT',
 };
 
 /**

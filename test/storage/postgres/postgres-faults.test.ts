@@ -1,7 +1,8 @@
 /**
  * PostgresStorage when the database misbehaves, over a real server: a transaction whose
  * connection is killed fails with STORAGE_UNAVAILABLE and leaves nothing, and the pool goes on
- * with new connections; a commit the database rolls back as a deadlock is run again and lands.
+ * with new connections; a lock held too long is LOCK_TIMEOUT; a commit the database rolls back as
+ * a deadlock is run again and lands.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
@@ -12,6 +13,9 @@ import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId } from '../.
 import { PostgresStorage } from '../../../src/storage/postgres/postgres-storage.js';
 import { withTxn } from '../../../src/storage/storage.js';
 import { adminQuery, describePostgres, freshSchema } from '../../support/postgres.js';
+
+/** The client's lock as tcsync takes it (database.ts), for another session to hold. */
+const LOCK_CLIENT = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))";
 
 describePostgres('PostgresStorage faults', () => {
   let schema: Awaited<ReturnType<typeof freshSchema>>;
@@ -49,6 +53,23 @@ describePostgres('PostgresStorage faults', () => {
     expect(await latest()).toBe(id);
   });
 
+  it("a transaction that waits for the client's lock past lockTimeoutMs fails with LOCK_TIMEOUT, and the lock is taken once free", async () => {
+    const impatient = await PostgresStorage.open(schema.uri, { lockTimeoutMs: 200 });
+    const other = new pg.Client({ connectionString: schema.uri });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(LOCK_CLIENT, [clientId]);
+      const err = await impatient.txn(clientId).then((t) => t.rollback(), (e: unknown) => e);
+      expect(isTcsyncError(err, 'LOCK_TIMEOUT')).toBe(true);
+      await other.query('COMMIT');
+      expect(await withTxn(impatient, clientId, async (txn) => (await txn.getClient())?.latestVersionId)).toBe(NIL_VERSION_ID);
+    } finally {
+      await other.end();
+      await impatient.close();
+    }
+  });
+
   it('a commit rolled back as a deadlock is run again under the lock and lands', async () => {
     // Another session holds the client's row and will ask for the client's lock: a cycle with a
     // commit that holds the lock and waits for the row.
@@ -66,7 +87,7 @@ describePostgres('PostgresStorage faults', () => {
       while ((await adminQuery("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [appName])).rowCount === 0) {
         await setTimeout(10);
       }
-      await other.query("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))", [clientId]);
+      await other.query(LOCK_CLIENT, [clientId]);
       await other.query('COMMIT');
       await committed;
       expect(await latest()).toBe(id);
