@@ -1,47 +1,16 @@
 /** `tcsync backup`: a consistent, verified copy of a live data directory, or nothing at all. */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, readdir, readFile, stat, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FileStorage, parseClientId, parseVersionId, withTxn, type VersionId } from '../../src/index.js';
 import { encodeVersion } from '../../src/storage/file/version-file.js';
-import { buildFixture, runCli, tempDir, type Fixture } from './support.js';
+import { buildFixture, runCli, spawnWriter, tempDir, until, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
   root = await tempDir();
 });
 afterAll(() => root.cleanup());
-
-interface Writer {
-  readonly child: ChildProcess;
-  /** Versions the writer acknowledged: printed after addVersion returned, so committed. */
-  readonly acks: string[];
-  readonly exited: Promise<void>;
-}
-
-const WRITER = fileURLToPath(new URL('./writer.mjs', import.meta.url));
-
-function spawnWriter(dataDir: string, clientId: string): Writer {
-  const child = spawn(process.execPath, [WRITER, dataDir, clientId], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const acks: string[] = [];
-  let partial = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('ack ')) acks.push(line.slice(4));
-  });
-  return { child, acks, exited: new Promise((resolve) => child.on('exit', () => resolve())) };
-}
-
-async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for the writers');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 test('a backup taken while 8 writers add versions verifies and holds every version acknowledged before it started', async () => {
   const dataDir = path.join(root.dir, 'live');

@@ -3,12 +3,12 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, withTxn, type ClientId, type VersionId } from '../../src/index.js';
+import { FileStorage, NIL_VERSION_ID, newVersionId, parseClientId, parseVersionId, withTxn, type ClientId, type VersionId } from '../../src/index.js';
 import type { ClientSource } from '../../src/storage/client-export.js';
 import { PostgresStorage } from '../../src/storage/postgres/postgres-storage.js';
 import { describePostgres, freshSchema } from '../support/postgres.js';
 import { SmallFs, smallFsUnavailable } from '../support/small-fs.js';
-import { buildFixture, buildLargeDataDir, runCli, tempDir, type Fixture } from './support.js';
+import { buildFixture, buildLargeDataDir, runCli, spawnWriter, tempDir, until, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 let source: string;
@@ -197,6 +197,41 @@ describe('a refused DEST is left untouched', () => {
     expect((await runCli('migrate', ['--from', source, '--to', dest])).code).toBe(0);
     expect(await contentsOfDir(dest)).toEqual(await contentsOfDir(source));
   });
+});
+
+test('a live SOURCE is copied consistently: every version acknowledged before migrate began is in DEST, which verifies', async () => {
+  const live = path.join(root.dir, 'live');
+  await FileStorage.open(live).then((s) => s.close());
+  const clients = [1, 2].map((n) => `0000000${n}-dddd-4bbb-8ccc-00000000000${n}`);
+  // Two writers per client race each other, as two replicas of one user do.
+  const writers = clients.flatMap((client) => [spawnWriter(live, client), spawnWriter(live, client)]);
+  try {
+    await until(() => {
+      if (writers.some((w) => w.child.exitCode !== null)) throw new Error('a writer died');
+      return writers.every((w) => w.acks.length >= 15);
+    });
+    const acknowledged = writers.map((w, i) => ({ client: clients[Math.floor(i / 2)] as string, versions: [...w.acks] }));
+    const dest = path.join(root.dir, 'live-copy');
+    const result = await runCli('migrate', ['--from', live, '--to', dest]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    // The writers went on meanwhile: the copy raced real commits.
+    expect(writers.some((w, i) => w.acks.length > (acknowledged[i]?.versions.length ?? 0))).toBe(true);
+    const copy = await FileStorage.open(dest);
+    try {
+      for (const { client, versions } of acknowledged) {
+        await withTxn(copy, parseClientId(client), async (txn) => {
+          for (const id of versions) expect(await txn.getVersion(parseVersionId(id)), `${client} ${id}`).not.toBeNull();
+        });
+      }
+    } finally {
+      await copy.close();
+    }
+    expect((await runCli('verify', ['--data-dir', dest])).code).toBe(0);
+  } finally {
+    for (const w of writers) w.child.kill('SIGTERM');
+    await Promise.all(writers.map((w) => w.exited));
+  }
 });
 
 describe('exit codes', () => {

@@ -1,5 +1,5 @@
 /** Fixtures for the ops tests: a data directory built through the public API, and the commands run as processes. */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,4 +108,35 @@ export function runCli(command: 'verify' | 'backup' | 'migrate', args: readonly 
       (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+export interface Writer {
+  readonly child: ChildProcess;
+  /** Versions the writer acknowledged: printed after addVersion returned, so committed. */
+  readonly acks: string[];
+  readonly exited: Promise<void>;
+}
+
+const WRITER = fileURLToPath(new URL('./writer.mjs', import.meta.url));
+
+/** A live server's writer on one client, in a child process (writer.mjs). */
+export function spawnWriter(dataDir: string, clientId: string): Writer {
+  const child = spawn(process.execPath, [WRITER, dataDir, clientId], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const acks: string[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (line.startsWith('ack ')) acks.push(line.slice(4));
+  });
+  return { child, acks, exited: new Promise((resolve) => child.on('exit', () => resolve())) };
+}
+
+/** Waits until `condition` holds, polling; fails after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the writers');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
