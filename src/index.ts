@@ -11,6 +11,8 @@ export {
 } from './ids.js';
 export { withTxn, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from './storage/storage.js';
 export { InMemoryStorage } from './storage/memory-storage.js';
+export { allIds, type ClientSink, type ClientSource, type ExportableStorage, type ExportedClient } from './storage/client-export.js';
+export { SqliteSource } from './storage/sqlite/sqlite-source.js';
 export { FileStorage, DATA_FORMAT, type FileStorageOptions } from './storage/file/file-storage.js';
 export { PostgresStorage } from './storage/postgres/postgres-storage.js';
 export type { PoolStats, PostgresObserver, PostgresStorageOptions } from './storage/postgres/database.js';
