@@ -160,6 +160,35 @@ describe("from upstream's SQLite database", () => {
     expect((await runCli('verify', ['--data-dir', dest])).code).toBe(0);
   });
 
+  test('while upstream writes, migrate copies the committed state and changes nothing in its files', async () => {
+    const files = async () => Object.fromEntries(await Promise.all(
+      (await readdir(root.dir)).filter((n) => n.startsWith('taskchampion-sync-server.sqlite3')).map(async (n) => [n, (await readFile(path.join(root.dir, n))).toString('base64')]),
+    ));
+    const writer = new Database(sqlitePath);
+    try {
+      // Upstream in the middle of an add-version: its transaction holds the write lock, uncommitted.
+      writer.exec('BEGIN IMMEDIATE');
+      writer.prepare('INSERT INTO versions (version_id, client_id, parent_version_id, history_segment) VALUES (?, ?, ?, ?)').run(newVersionId(), ids.plain, versions[5]!.id, Buffer.from('uncommitted'));
+      writer.prepare('UPDATE clients SET latest_version_id = ? WHERE client_id = ?').run(newVersionId(), ids.plain);
+      const before = await files();
+      const dest = path.join(root.dir, 'from-live-sqlite');
+      const result = await runCli('migrate', ['--from', `sqlite:${sqlitePath}`, '--to', dest]);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^migrate: 3 clients, 6 versions/);
+      expect(await files()).toEqual(before);
+      const storage = await FileStorage.open(dest);
+      try {
+        expect(await withTxn(storage, ids.plain, (txn) => txn.getClient())).toEqual({ latestVersionId: versions[5]!.id, snapshot: null });
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      writer.exec('ROLLBACK');
+      writer.close();
+    }
+  });
+
   test('a file that is not upstream\'s database is refused (exit 1)', async () => {
     const other = path.join(root.dir, 'not-upstream.sqlite3');
     new Database(other).exec('CREATE TABLE notes (text STRING)');
