@@ -67,5 +67,7 @@ if (unavailable !== null) {
       expectChainHolds(chain, acked.filter((_, i) => i % 2 === c));
     }
     expect(server.child.exitCode).toBeNull();
+    // Said once as the outage began, not once per refused request.
+    expect(server.stderr().match(/"msg":"database: database unreachable"/g)).toHaveLength(1);
   }, 180_000);
 });

@@ -112,7 +112,10 @@ export class Database {
    */
   async open(client: ClientId | null, what: string): Promise<Session> {
     const conn = await this.#connect(what);
-    const session = new Session(conn, client, this.#retries, (err) => this.#fail(err, what));
+    const session = new Session(conn, client, this.#retries, {
+      fail: (err) => this.#fail(err, what),
+      answered: () => this.#setAvailable(true, 'the database answers again'),
+    });
     try {
       await session.begin();
     } catch (err) {
@@ -158,7 +161,6 @@ export class Database {
     try {
       const conn = await this.#pool.connect();
       this.#observer.connectionWait?.((performance.now() - started) / 1000);
-      this.#setAvailable(true, 'connected');
       return conn;
     } catch (err) {
       throw this.#fail(err, what);
@@ -180,6 +182,17 @@ export class Database {
   }
 }
 
+/** What a Session reports to its Database. */
+interface SessionWatch {
+  /** The TcsyncError for a failed query. */
+  fail(err: unknown): TcsyncError;
+  /**
+   * A query was answered: the database is reachable. Said by a query, not by taking a
+   * connection, because an idle connection in the pool may be a dead one.
+   */
+  answered(): void;
+}
+
 /**
  * One pooled connection in one transaction, from BEGIN (and the lock) to COMMIT or ROLLBACK.
  * The connection goes back to the pool at {@link end}, or is dropped from it when it failed.
@@ -188,25 +201,27 @@ export class Session {
   readonly #conn: pg.PoolClient;
   readonly #client: ClientId | null;
   readonly #retries: number;
-  readonly #fail: (err: unknown) => TcsyncError;
+  readonly #watch: SessionWatch;
   /** BEGIN sent, neither COMMIT nor ROLLBACK yet. */
   #open = false;
   /** Why the connection is unfit for reuse; ROLLBACK is then not even tried, as it could wait as long as a dead socket does. */
   #lost: Error | undefined;
   #ended = false;
 
-  constructor(conn: pg.PoolClient, client: ClientId | null, retries: number, fail: (err: unknown) => TcsyncError) {
+  constructor(conn: pg.PoolClient, client: ClientId | null, retries: number, watch: SessionWatch) {
     this.#conn = conn;
     this.#client = client;
     this.#retries = retries;
-    this.#fail = fail;
+    this.#watch = watch;
   }
 
   readonly query: Query = async (text, values) => {
     try {
-      return await this.#conn.query(text, values);
+      const result = await this.#conn.query(text, values);
+      this.#watch.answered();
+      return result;
     } catch (err) {
-      const error = this.#fail(err);
+      const error = this.#watch.fail(err);
       if (isConnectionLost(error)) this.#lost = error;
       throw error;
     }
