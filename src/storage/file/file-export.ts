@@ -4,6 +4,7 @@
  * transaction does, and reads each version as it is consumed.
  */
 import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
 import type { ExportedClient } from '../client-export.js';
@@ -11,7 +12,6 @@ import { withTxn, type Storage, type Version } from '../storage.js';
 import { parseMeta } from './client-meta.js';
 import { ioError, isErrno, readFileOrNull } from './durable-fs.js';
 import { CHILD_SUFFIX, ClientPaths, TOMBSTONES_DIR } from './layout.js';
-import path from 'node:path';
 
 /**
  * The parents whose child is committed: every `<parent>.child`, and the links client.json lists
