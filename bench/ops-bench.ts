@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FileStorage, parseClientId } from '../dist/index.js';
 import { backupDataDir } from '../dist/ops/backup.js';
-import { forEachLimit } from '../dist/ops/pool.js';
+import { forEachLimit } from '../dist/pool.js';
 import { verifyDataDir } from '../dist/ops/verify.js';
 import { clientWithHistory } from './fixtures.js';
 import { fmt, type BenchSection } from './report.js';

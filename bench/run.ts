@@ -11,6 +11,7 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['ops', () => import('./ops-bench.js')],
   ['http', () => import('./http-bench.js')],
   ['graphql', () => import('./graphql-bench.js')],
+  ['compare', () => import('./compare-bench.js')],
 ];
 
 const only = process.argv.slice(2);

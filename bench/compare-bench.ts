@@ -1,0 +1,227 @@
+/**
+ * tcsync against the server its users would otherwise run: the SQLite reference server
+ * (../shared/bench/sqlite-reference-server.mjs: upstream's protocol and schema on better-sqlite3,
+ * WAL, synchronous=FULL), both as separate processes on the same disk, driven by the same load
+ * client and interleaved round by round so that noise on this shared machine falls on both.
+ * Scenarios: (a) one client adding 1 KiB versions in sequence, (b) 16 clients with 16 requests
+ * in flight, (c) a get-child-version walk of (a)'s versions, (d) add-version p50 at a history of
+ * 100 and of 5,000. Beside them: the disk's rename-commit limit and a bare node:http handler,
+ * the floors the figures are read against, and both servers' RSS.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { LoadClient } from './load-client.js';
+import { fmt, median, percentile, type BenchSection } from './report.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const REFERENCE = path.resolve(REPO, '../shared/bench/sqlite-reference-server.mjs');
+const NIL = '00000000-0000-0000-0000-000000000000';
+const HISTORY_SEGMENT = 'application/vnd.taskchampion.history-segment';
+const SEGMENT = Buffer.alloc(1024, 42);
+const ROUNDS = 4;
+const SEQUENTIAL_PER_ROUND = 500;
+const CLIENTS = 16;
+const PARALLEL_PER_ROUND = 50;
+const LONG_HISTORY = 5000;
+const HISTORY_SAMPLES = 150;
+
+interface Server {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly url: string;
+}
+
+function start(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve({ name, child, url: match[1] as string });
+    });
+  });
+}
+
+async function stop(server: Server): Promise<void> {
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+function rssMiB(server: Server): number {
+  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** One replica: its own client id and keep-alive connection, adding on top of its latest. */
+class Replica {
+  readonly id = crypto.randomUUID();
+  readonly versions: string[] = [];
+  readonly #connection: LoadClient;
+
+  constructor(url: string) {
+    this.#connection = new LoadClient(url);
+  }
+
+  async add(): Promise<number> {
+    const started = performance.now();
+    const answer = await this.#connection.request('POST', `/v1/client/add-version/${this.versions.at(-1) ?? NIL}`, {
+      'Content-Type': HISTORY_SEGMENT,
+      'X-Client-Id': this.id,
+    }, SEGMENT);
+    if (answer.status !== 200) throw new Error(`add-version answered ${answer.status}`);
+    this.versions.push(answer.headers['x-version-id'] as string);
+    return performance.now() - started;
+  }
+
+  async get(parent: string): Promise<number> {
+    const started = performance.now();
+    const answer = await this.#connection.request('GET', `/v1/client/get-child-version/${parent}`, { 'X-Client-Id': this.id });
+    if (answer.status !== 200) throw new Error(`get-child-version answered ${answer.status}`);
+    return performance.now() - started;
+  }
+
+  close(): Promise<void> {
+    return this.#connection.close();
+  }
+}
+
+interface Figures {
+  sequentialRates: number[];
+  sequentialLatencies: number[];
+  parallelRates: number[];
+  walkRates: number[];
+  walkLatencies: number[];
+  shortHistory: number[];
+  longHistory: number[];
+  rssIdle: number;
+  rssAfterParallel: number;
+}
+
+async function repeat(times: number, step: () => Promise<number>): Promise<{ rate: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < times; i++) latencies.push(await step());
+  return { rate: times / ((performance.now() - started) / 1000), latencies };
+}
+
+/** Runs the disk-limit program in a process of its own, with its own threadpool size. */
+function diskLimit(dir: string, writers: number, count: number, threads: number): Promise<{ rate: number; p50: number }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./disk-limit.js', import.meta.url)), dir, String(writers), String(count)], {
+    env: { ...process.env, UV_THREADPOOL_SIZE: String(threads) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`disk-limit exited ${code}`)))));
+}
+
+export async function bench(): Promise<BenchSection> {
+  if (!existsSync(REFERENCE)) {
+    return { title: 'tcsync vs the SQLite reference server', rows: [['comparison', 'skipped', `${REFERENCE} is missing`]] };
+  }
+  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-compare-'));
+  // The user's environment decides the threadpool, as it does for serve; unset means tcsync's default.
+  const servers = [
+    await start('tcsync', ['dist/cli.js', 'serve', '--data-dir', path.join(root, 'tcsync'), '--listen', '127.0.0.1:0', '--log-level', 'info']),
+    await start('reference', [REFERENCE, 'serve', '--data-dir', path.join(root, 'reference'), '--listen', '127.0.0.1:0']),
+  ];
+  const bare = await start('bare node:http', [fileURLToPath(new URL('./bare-server.js', import.meta.url))]);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const figures = new Map<string, Figures>(servers.map((s) => [s.name, {
+    sequentialRates: [], sequentialLatencies: [], parallelRates: [], walkRates: [], walkLatencies: [],
+    shortHistory: [], longHistory: [], rssIdle: rssMiB(s), rssAfterParallel: NaN,
+  }]));
+  const at = (s: Server) => figures.get(s.name) as Figures;
+  const sequential = new Map(servers.map((s) => [s.name, new Replica(s.url)]));
+  const parallel = new Map(servers.map((s) => [s.name, Array.from({ length: CLIENTS }, () => new Replica(s.url))]));
+  // Alternating which server goes first, so that neither always meets the machine warmer.
+  const inTurn = (round: number) => (round % 2 === 0 ? servers : [...servers].reverse());
+
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of inTurn(round)) {
+      const { rate, latencies } = await repeat(SEQUENTIAL_PER_ROUND, () => sequential.get(s.name)!.add());
+      at(s).sequentialRates.push(rate);
+      at(s).sequentialLatencies.push(...latencies);
+    }
+    for (const s of inTurn(round)) {
+      const started = performance.now();
+      await Promise.all(parallel.get(s.name)!.map(async (replica) => {
+        for (let i = 0; i < PARALLEL_PER_ROUND; i++) await replica.add();
+      }));
+      at(s).parallelRates.push((CLIENTS * PARALLEL_PER_ROUND) / ((performance.now() - started) / 1000));
+    }
+  }
+  for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
+
+  for (let round = 0; round < ROUNDS - 1; round++) {
+    for (const s of inTurn(round)) {
+      const replica = sequential.get(s.name)!;
+      const parents = [NIL, ...replica.versions.slice(0, -1)];
+      let i = 0;
+      const { rate, latencies } = await repeat(parents.length, () => replica.get(parents[i++] as string));
+      at(s).walkRates.push(rate);
+      at(s).walkLatencies.push(...latencies);
+    }
+  }
+  const bareReplica = new Replica(bare.url);
+  const bareWalk = await repeat(ROUNDS * SEQUENTIAL_PER_ROUND, () => bareReplica.get(NIL));
+
+  // (d): a client with 100 versions and one with 5,000, then adds on each, interleaved.
+  const histories = new Map<string, [Replica, Replica]>();
+  for (const s of servers) {
+    const short = new Replica(s.url);
+    const long = new Replica(s.url);
+    for (let i = 0; i < 100; i++) await short.add();
+    for (let i = 0; i < LONG_HISTORY; i++) await long.add();
+    histories.set(s.name, [short, long]);
+  }
+  for (let i = 0; i < HISTORY_SAMPLES; i++) {
+    for (const s of inTurn(i)) {
+      const [short, long] = histories.get(s.name)!;
+      at(s).shortHistory.push(await short.add());
+      at(s).longHistory.push(await long.add());
+    }
+  }
+
+  for (const replica of [...sequential.values(), ...[...parallel.values()].flat(), ...[...histories.values()].flat(), bareReplica]) await replica.close();
+  for (const s of [...servers, bare]) await stop(s);
+
+  const disk = path.join(root, 'disk-limit');
+  const serial = await diskLimit(path.join(disk, 'serial'), 1, 1000, 4);
+  const writers4 = await diskLimit(path.join(disk, 'w4'), CLIENTS, 200, 4);
+  const writers16 = await diskLimit(path.join(disk, 'w16'), CLIENTS, 200, 16);
+  await rm(root, { recursive: true, force: true });
+
+  const t = at(servers[0] as Server);
+  const r = at(servers[1] as Server);
+  const both = (pick: (f: Figures) => number, show: (v: number) => string) => {
+    const [a, b] = [pick(t), pick(r)];
+    return [`${show(a)} vs ${show(b)}`, fmt.ratio(a / b)] as const;
+  };
+  const [aValue, aRatio] = both((f) => median(f.sequentialRates), fmt.perSec);
+  const [bValue, bRatio] = both((f) => median(f.parallelRates), fmt.perSec);
+  const [cValue, cRatio] = both((f) => median(f.walkRates), fmt.perSec);
+  const growth = (f: Figures) => median(f.longHistory) / median(f.shortHistory);
+  return {
+    title: 'tcsync vs the SQLite reference server (tcsync figure vs reference figure, ratio tcsync / reference)',
+    rows: [
+      ['(a) one client, sequential add-version, 1 KiB', aValue, `${aRatio}; p50 ${fmt.ms(median(t.sequentialLatencies))} vs ${fmt.ms(median(r.sequentialLatencies))}; tcsync = ${fmt.pct(median(t.sequentialRates) / serial.rate)} of the serial rename-commit limit (target >= 0.7x and >= 80%)`],
+      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%)`],
+      ['(c) get-child-version walk of (a)\'s versions', cValue, `${cRatio}; p50 ${fmt.ms(median(t.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))} (target >= 1.2x)`],
+      ['(d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(t))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(t.shortHistory))} vs ${fmt.ms(median(r.shortHistory))} (target <= 1.2x)`],
+      ['RSS idle', `${t.rssIdle.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} MiB`, fmt.ratio(t.rssIdle / r.rssIdle)],
+      ['RSS after (b)', `${t.rssAfterParallel.toFixed(0)} MiB vs ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(t.rssAfterParallel / r.rssAfterParallel)} (target <= 1.5x)`],
+      ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory'],
+      ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
+      ['bare node:http handler, sequential GET', `${fmt.perSec(bareWalk.rate)}, p50 ${fmt.ms(median(bareWalk.latencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(bareWalk.latencies, 99))}`],
+    ],
+  };
+}
