@@ -5,7 +5,6 @@
  */
 import { dataDirHealth, type ConditionLog, type HealthCheck, type ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
-import { PostgresStorage } from '../storage/postgres/postgres-storage.js';
 import type { Storage } from '../storage/storage.js';
 import type { ServeConfig } from './serve-args.js';
 
@@ -26,6 +25,8 @@ export async function openServedStorage(config: ServeConfig, metrics: ServerMetr
     metrics.watchDataDir(storage.dataDir);
     return { storage, health: dataDirHealth(storage.dataDir, { reserveBytes: config.diskReserveBytes }), where: { dataDir: storage.dataDir } };
   }
+  // Loaded only for a database: a server on files never needs node-postgres in memory.
+  const { PostgresStorage } = await import('../storage/postgres/postgres-storage.js');
   const storage = await PostgresStorage.open(config.connection, {
     observer: {
       connectionWait: (seconds) => metrics.poolWaitSeconds.observe(seconds),

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
 import { BodyBudget, ConditionLog, createRequestHandler, DEFAULT_BODY_BUDGET_BYTES, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
 import { SyncService } from '../sync/sync-service.js';
+import { lazyGraphql } from './lazy-graphql.js';
 import { openFilesLimit } from './open-files-limit.js';
 import { parseServeArgs, SERVE_USAGE, type ServeConfig } from './serve-args.js';
 import { serverLogger } from './server-logger.js';
@@ -52,11 +53,12 @@ export async function main(argv: string[]): Promise<number> {
     createClients: config.createClients,
     adminToken: config.adminToken,
   });
-  // Loaded only now: GraphQL is the heaviest import, and --help or a bad flag should answer at once.
-  const { createGraphqlHandler } = await import('../graphql/index.js');
   // One budget for request bodies in memory, whichever transport they came by.
   const bodyBudget = new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
-  const graphql = createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
+  const graphql = lazyGraphql(async () => {
+    const { createGraphqlHandler } = await import('../graphql/index.js');
+    return createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
+  });
   const handler = createRequestHandler({ sync, access, logger, metrics, health, conditions, graphql, bodyBudget });
 
   let server: HttpServer;
