@@ -31,13 +31,16 @@ export function describeEndpoint(endpoint: Endpoint): string {
   return endpoint.kind === 'sqlite' ? `SQLite database ${endpoint.path}` : `data directory ${endpoint.path}`;
 }
 
-/** Opens an existing source: a data directory must exist and be one, a database must be reachable. */
+/**
+ * Opens an existing source: a data directory must exist and be one, a database must be
+ * reachable (and is read as it is: a source gets no tables created in it).
+ */
 export async function openSource(endpoint: Endpoint, lock?: FileStorageOptions): Promise<ClientSource> {
   switch (endpoint.kind) {
     case 'dir':
       return openDataDir(endpoint.path, lock);
     case 'postgres':
-      return PostgresStorage.open(endpoint.uri);
+      return PostgresStorage.open(endpoint.uri, { create: false });
     case 'sqlite':
       return SqliteSource.open(endpoint.path);
   }

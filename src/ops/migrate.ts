@@ -182,9 +182,16 @@ async function intoDataDir(source: ClientSource, dest: string, options: MigrateO
 
 /** Migrates into a database that holds no clients. */
 async function intoDatabase(source: ClientSource, uri: string, what: string, options: MigrateOptions): Promise<Omit<MigrateReport, 'durationMs'>> {
+  // Looked at before anything is created: a refused DEST (upstream's tables with clients in
+  // them, say) must not get tcsync's tables either.
+  const probe = await PostgresStorage.open(uri, { create: false });
+  try {
+    if ((await probe.listClients(null, 1)).length > 0) throw new OpsError('DEST_NOT_EMPTY', `the ${what} holds clients already; migrate writes into one without clients only`);
+  } finally {
+    await probe.close();
+  }
   const storage = await PostgresStorage.open(uri);
   try {
-    if ((await storage.listClients(null, 1)).length > 0) throw new OpsError('DEST_NOT_EMPTY', `the ${what} holds clients already; migrate writes into one without clients only`);
     try {
       return await copyAll(source, storage, options);
     } catch (err) {

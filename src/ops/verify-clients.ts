@@ -40,9 +40,9 @@ export async function verifyClients(source: ClientSource, label: string, options
   };
 }
 
-/** Checks every client of the PostgreSQL database at `uri`. */
+/** Checks every client of the PostgreSQL database at `uri`, creating nothing in it: a check does not write. */
 export async function verifyDatabase(uri: string, options: Pick<VerifyOptions, 'concurrency' | 'onProgress'> = {}): Promise<VerifyReport> {
-  const storage = await PostgresStorage.open(uri);
+  const storage = await PostgresStorage.open(uri, { create: false });
   try {
     return await verifyClients(storage, describeEndpoint({ kind: 'postgres', uri }), options);
   } finally {

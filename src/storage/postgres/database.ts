@@ -46,6 +46,13 @@ export interface PostgresStorageOptions {
   readonly retries?: number;
   /** @default none */
   readonly observer?: PostgresObserver;
+  /**
+   * Whether open creates the tables that are missing. With false the database is left as it is,
+   * for a caller that only reads it or may have to refuse it (migrate, verify): a missing
+   * tcsync_* table reads as empty, a missing `clients` table as no clients, and a write that
+   * needs a missing table fails. @default true
+   */
+  readonly create?: boolean;
 }
 
 /** The pool's figures for /metrics. */

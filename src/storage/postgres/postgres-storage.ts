@@ -18,31 +18,42 @@ import { Database, type PoolStats, type PostgresStorageOptions, type Query } fro
 import { exportedClient, importClient } from './postgres-export.js';
 import { PostgresTxn } from './postgres-txn.js';
 import { addTombstone, clientExists, hasTombstone, readClient } from './queries.js';
-import { ensureSchema } from './schema.js';
+import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS } from './rows.js';
+import { ensureSchema, FULL_LAYOUT, inspectSchema, type SchemaLayout } from './schema.js';
 
 export class PostgresStorage implements Storage, ClientSource, ClientSink {
   readonly #db: Database;
+  /** The tables there are; all of them unless opened with `create: false`. */
+  readonly #layout: SchemaLayout;
   readonly #locks = new KeyedMutex<ClientId>();
   #closed = false;
 
-  private constructor(db: Database) {
+  private constructor(db: Database, layout: SchemaLayout) {
     this.#db = db;
+    this.#layout = layout;
   }
 
   /**
    * Connects to the database named by the libpq connection URI `uri` and creates the tables
-   * that are missing. Fails with STORAGE_UNAVAILABLE when the database cannot be reached within
-   * `connectTimeoutMs`, UNSUPPORTED_FORMAT when a newer tcsync laid it out.
+   * that are missing, unless `options.create` is false. Fails with STORAGE_UNAVAILABLE when the
+   * database cannot be reached within `connectTimeoutMs`, UNSUPPORTED_FORMAT when a newer
+   * tcsync laid it out.
    */
   static async open(uri: string, options: PostgresStorageOptions = {}): Promise<PostgresStorage> {
     const db = new Database(uri, options);
     try {
-      await db.transaction(null, 'setting up the schema', ensureSchema);
+      const layout =
+        options.create === false
+          ? await db.transaction(null, 'reading the schema', inspectSchema)
+          : await db.transaction(null, 'setting up the schema', async (query) => {
+              await ensureSchema(query);
+              return FULL_LAYOUT;
+            });
+      return new PostgresStorage(db, layout);
     } catch (err) {
       await db.end();
       throw err;
     }
-    return new PostgresStorage(db);
   }
 
   /** The pool's figures now, for /metrics. */
@@ -76,15 +87,16 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   }
 
   async isTombstoned(clientId: ClientId): Promise<boolean> {
+    if (!this.#layout.tombstones) return false;
     return this.#db.transaction(null, 'reading tombstones', (query) => hasTombstone(query, clientId));
   }
 
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
-    return this.#listIds('clients', after, limit);
+    return this.#layout.clients ? this.#listIds('clients', after, limit) : [];
   }
 
   async listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {
-    return this.#listIds('tcsync_tombstones', after, limit);
+    return this.#layout.tombstones ? this.#listIds('tcsync_tombstones', after, limit) : [];
   }
 
   /**
@@ -92,11 +104,12 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
    * that holds a pool connection until `work` settles (migrate and verify, not serving, do this).
    */
   async exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
+    if (!this.#layout.clients) return null;
     const unlock = await this.#locks.acquire(clientId);
     try {
       const session = await this.#db.open(clientId, 'exporting a client');
       try {
-        const client = await readClient(session.query, clientId);
+        const client = await readClient(session.query, clientId, this.#layout.snapshotMillis ? CLIENT_QUERY : CLIENT_QUERY_WITHOUT_MILLIS);
         return client === null ? null : await work(exportedClient(session.query, clientId, client));
       } finally {
         await session.end();

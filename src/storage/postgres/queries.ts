@@ -24,9 +24,9 @@ export async function addTombstone(query: Query, clientId: ClientId): Promise<vo
   await query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
 }
 
-/** The client as committed, or null. */
-export async function readClient(query: Query, clientId: ClientId): Promise<Client | null> {
-  const row = (await query<ClientRow>(CLIENT_QUERY, [clientId])).rows[0];
+/** The client as committed, or null; `text` is CLIENT_QUERY or, without tcsync_snapshot_millis, its variant. */
+export async function readClient(query: Query, clientId: ClientId, text = CLIENT_QUERY): Promise<Client | null> {
+  const row = (await query<ClientRow>(text, [clientId])).rows[0];
   return row === undefined ? null : clientFromRow(row);
 }
 

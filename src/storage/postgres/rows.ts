@@ -21,11 +21,19 @@ export interface VersionRow {
   readonly history_segment: Buffer | null;
 }
 
+const CLIENT_COLUMNS = 'c.latest_version_id, c.snapshot_version_id, c.versions_since_snapshot, c.snapshot_timestamp';
+
 /** One client's row with its snapshot's milliseconds; $1 is the client id. */
-export const CLIENT_QUERY = `SELECT c.latest_version_id, c.snapshot_version_id, c.versions_since_snapshot, c.snapshot_timestamp,
-    m.snapshot_version_id AS millis_version_id, m.timestamp_ms
+export const CLIENT_QUERY = `SELECT ${CLIENT_COLUMNS}, m.snapshot_version_id AS millis_version_id, m.timestamp_ms
   FROM clients c LEFT JOIN tcsync_snapshot_millis m ON m.client_id = c.client_id
   WHERE c.client_id = $1`;
+
+/**
+ * {@link CLIENT_QUERY} for a database without tcsync_snapshot_millis (opened without creating
+ * it): the snapshot reads at its whole seconds, as upstream reads it.
+ */
+export const CLIENT_QUERY_WITHOUT_MILLIS = `SELECT ${CLIENT_COLUMNS}, NULL AS millis_version_id, NULL AS timestamp_ms
+  FROM clients c WHERE c.client_id = $1`;
 
 export const VERSION_COLUMNS = 'version_id, parent_version_id, history_segment';
 

@@ -58,14 +58,47 @@ const TCSYNC_TABLES = [
 export async function ensureSchema(query: Query): Promise<void> {
   await query('SELECT pg_advisory_xact_lock($1, $2)', [...SETUP_LOCK]);
   await query('CREATE TABLE IF NOT EXISTS tcsync_schema (version INTEGER NOT NULL)');
-  const { rows } = await query<{ version: number | null }>('SELECT max(version) AS version FROM tcsync_schema');
-  const found = rows[0]?.version ?? null;
-  if (found !== null && found > SCHEMA_VERSION) {
-    throw new TcsyncError('UNSUPPORTED_FORMAT', `the database has tcsync schema version ${found}; this tcsync knows up to ${SCHEMA_VERSION}`);
-  }
+  const found = await recordedVersion(query);
   // Run even when the version is current: a table dropped by hand is made again, not failed on later.
   for (const ddl of [...UPSTREAM_TABLES, ...TCSYNC_TABLES]) await query(ddl);
   if (found === SCHEMA_VERSION) return;
   await query('DELETE FROM tcsync_schema');
   await query('INSERT INTO tcsync_schema (version) VALUES ($1)', [SCHEMA_VERSION]);
+}
+
+/** The tables a reader needs, each true when it exists; a missing one reads as empty. */
+export interface SchemaLayout {
+  readonly clients: boolean;
+  readonly tombstones: boolean;
+  readonly snapshotMillis: boolean;
+}
+
+/** What {@link ensureSchema} leaves. */
+export const FULL_LAYOUT: SchemaLayout = Object.freeze({ clients: true, tombstones: true, snapshotMillis: true });
+
+/**
+ * Which of the tables exist, found without creating or changing anything, for what must leave
+ * the database as it is (migrate's look at a DEST, a SOURCE, verify): a database upstream set up
+ * has no tcsync_* tables, and one never served has none at all. `UNSUPPORTED_FORMAT` as for
+ * {@link ensureSchema}, since a newer layout could be misread.
+ */
+export async function inspectSchema(query: Query): Promise<SchemaLayout> {
+  // In the first schema of the search_path only, where ensureSchema would create them.
+  const { rows } = await query<{ relname: string }>(
+    `SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p') AND relname = ANY($1)`,
+    [['clients', 'tcsync_tombstones', 'tcsync_snapshot_millis', 'tcsync_schema']],
+  );
+  const present = new Set(rows.map((row) => row.relname));
+  if (present.has('tcsync_schema')) await recordedVersion(query);
+  return { clients: present.has('clients'), tombstones: present.has('tcsync_tombstones'), snapshotMillis: present.has('tcsync_snapshot_millis') };
+}
+
+/** The layout version tcsync_schema records (null when none), refused when newer than this tcsync's. */
+async function recordedVersion(query: Query): Promise<number | null> {
+  const { rows } = await query<{ version: number | null }>('SELECT max(version) AS version FROM tcsync_schema');
+  const found = rows[0]?.version ?? null;
+  if (found !== null && found > SCHEMA_VERSION) {
+    throw new TcsyncError('UNSUPPORTED_FORMAT', `the database has tcsync schema version ${found}; this tcsync knows up to ${SCHEMA_VERSION}`);
+  }
+  return found;
 }
