@@ -124,7 +124,7 @@ export async function bench(): Promise<BenchSection> {
       rows: [
         ['storage only: SyncService.addVersion, one client', fmt.perSec(1000 / median(storageTimes)), `p50 ${fmt.ms(median(storageTimes))}, p99 ${fmt.ms(percentile(storageTimes, 99))}`],
         ['HTTP add-version, one client, sequential', fmt.perSec(oneRate), `p50 ${fmt.ms(median(httpTimes))}, p99 ${fmt.ms(percentile(httpTimes, 99))}`],
-        ['HTTP cost / storage cost per add-version (target <= 1.30x)', fmt.ratio(median(httpTimes) / median(storageTimes)), 'ratio of p50s'],
+        ['HTTP cost / storage cost per add-version', fmt.ratio(median(httpTimes) / median(storageTimes)), 'ratio of p50s'],
         [`storage only: ${CLIENTS} clients, ${CLIENTS} in flight`, fmt.perSec(median(storageManyRates)), 'median of rounds'],
         [`HTTP add-version, ${CLIENTS} clients, ${CLIENTS} in flight`, fmt.perSec(manyRate), 'median of rounds'],
         [`HTTP ${CLIENTS} clients / 1 client (target >= 1.5x)`, fmt.ratio(manyRate / oneRate), 'requests/s'],
