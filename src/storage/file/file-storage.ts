@@ -19,7 +19,7 @@
  * Uncommitted leftovers are ignored by construction: a `.version` file counts only when its
  * parent's `.child` names it (normally the same inode; compared by content, so a copy that did
  * not keep hard links still works), a snapshot blob only when client.json names it, and
- * write-file-atomic's temporary files are never read.
+ * temporary files (layout.ts tempPathOf) are never read.
  */
 import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';

@@ -67,8 +67,9 @@ export function lockPath(dataDir: string, clientId: ClientId): string {
 }
 
 /**
- * A temporary name beside `file` for writing it, named like write-file-atomic's (`<file>.<uint32>`)
- * so that verify recognises a crash's leftover by one rule, whichever code wrote it.
+ * A temporary name beside `file` for writing it: `<file>.<uint32>`, as write-file-atomic (which
+ * wrote client.json in earlier versions) names them, so that verify recognises a crash's leftover
+ * by one rule, whichever version wrote it.
  */
 export function tempPathOf(file: string): string {
   return `${file}.${randomInt(2 ** 32)}`;

@@ -37,7 +37,7 @@ export interface ClientIndex {
   readonly children: ReadonlyMap<VersionId, IndexedFile>;
   /** Every `snapshot-<uuid>.bin`, named by client.json or not. */
   readonly snapshotBlobs: readonly IndexedFile[];
-  /** write-file-atomic's temporary files `client.json.<number>`: leftovers of an interrupted rewrite. */
+  /** Temporary files `client.json.<number>` (layout.ts tempPathOf): leftovers of an interrupted rewrite. */
   readonly metaTemps: readonly IndexedFile[];
   /** `versions/<parent>.child.<number>`: temporary links of an interrupted `verify --repair` (tempPathOf). */
   readonly relinkTemps: readonly IndexedFile[];

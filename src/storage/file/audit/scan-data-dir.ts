@@ -13,7 +13,7 @@ import { FORMAT_FILE, isTempOf, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from '../
 export interface IdEntries {
   readonly hasDir: boolean;
   readonly hasTombstone: boolean;
-  /** write-file-atomic temporary files of the tombstone. */
+  /** Temporary files of the tombstone (layout.ts tempPathOf). */
   readonly tombstoneTemps: string[];
   /** `trash/<client>.<uuid>`: a deleted client whose removal was interrupted. */
   readonly trash: string[];
