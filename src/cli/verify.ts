@@ -17,7 +17,9 @@ const USAGE = `usage: tcsync verify [--data-dir DIR | --connection URI] [--json]
   --connection URI  a PostgreSQL database instead (postgresql:// or postgres://)
   --json            print the report as JSON
   --repair          fix harmless findings: remove leftovers of interrupted transactions,
-                    re-create pending links, re-link .child files copied without hard links
+                    re-create pending links, re-link .child files copied without hard links;
+                    also re-create a lost .child of a committed version where the chain
+                    leaves no choice (never removes a committed version)
                     (a database has none: its transactions leave no leftovers)
 Safe on a live server: each client is checked under its lock, or in one transaction.`;
 

@@ -14,7 +14,9 @@ import { forEachLimit } from '../pool.js';
 
 export interface VerifyOptions {
   /**
-   * Remove harmless leftovers, re-create pending links and re-link copied `.child` files, each client's under its lock.
+   * Remove harmless leftovers, re-create pending links and re-link copied `.child` files, each
+   * client's under its lock; also re-create a lost `.child` of a committed version where the
+   * chain leaves no choice (still a problem in the report). Never removes a committed version.
    * @default false
    */
   readonly repair?: boolean;

@@ -10,8 +10,9 @@
 export type Severity = 'problem' | 'harmless' | 'warning';
 
 /**
- * How `--repair` fixes a harmless finding: `link` creates `newPath` (never replacing a name, as
- * the storage's commit does), `relink` replaces `path` by a hard link to `existing`.
+ * How `--repair` fixes a harmless finding (or a problem that is a lost link of a committed
+ * version): `link` creates `newPath` (never replacing a name, as the storage's commit does),
+ * `relink` replaces `path` by a hard link to `existing`.
  */
 export type Repair =
   | { readonly kind: 'remove'; readonly path: string }
@@ -39,8 +40,9 @@ export class Findings {
     this.#relative = relative;
   }
 
-  problem(file: string, message: string): void {
-    this.list.push({ severity: 'problem', client: this.#client, file: this.#relative(file), message });
+  /** `repair`: only for damage whose fix restores nothing but what is proven committed (a lost link). */
+  problem(file: string, message: string, repair?: Repair): void {
+    this.list.push({ severity: 'problem', client: this.#client, file: this.#relative(file), message, ...(repair ? { repair } : {}) });
   }
 
   warning(file: string, message: string): void {

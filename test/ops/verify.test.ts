@@ -201,6 +201,68 @@ describe('damage is named precisely, with a non-zero exit', () => {
   });
 });
 
+describe('a lost .child in the middle of the committed chain', () => {
+  /** The `.version` files of a client, to show --repair removed none of them. */
+  const versionFiles = async (dataDir: string, client: string) => (await readdir(versionsDir(dataDir, client))).filter((n) => n.endsWith('.version')).sort();
+
+  test('names the cut-off version as committed (exit 1), and --repair re-links it without removing any version', async () => {
+    const dataDir = freshCopy();
+    const [first, second, third] = fx.plainVersions as [VersionId, VersionId, VersionId];
+    // plain's checkpoint is its first version: its link to the second is in the middle of the chain.
+    await unlink(path.join(versionsDir(dataDir, fx.plain), `${first}.child`));
+    const files = await versionFiles(dataDir, fx.plain);
+    expect(files).toEqual([first, second, third].map((id) => `${id}.version`).sort());
+
+    const before = await verifyJson(dataDir);
+    expect(before.code).toBe(1);
+    expect(before.report.sound).toBe(false);
+    expect(before.report.findings).toContainEqual(
+      expect.objectContaining({
+        severity: 'problem',
+        file: `${fx.plain}/versions/${first}.child`,
+        message: `missing: version ${second} is committed (committed version ${third} names it as its parent), but nothing links it to its parent`,
+      }),
+    );
+    expect(before.report.findings.filter((f) => f.severity !== 'problem')).toEqual([]);
+
+    const repaired = await verifyJson(dataDir, '--repair');
+    expect(repaired.code).toBe(1);
+    expect(repaired.report.findings).toContainEqual(expect.objectContaining({ file: `${fx.plain}/versions/${first}.child`, repaired: true }));
+    expect(await versionFiles(dataDir, fx.plain)).toEqual(files);
+    const after = await runCli('verify', ['--data-dir', dataDir]);
+    expect(after.stdout).toMatch(/^sound: 3 clients, 10 versions, /);
+    expect(after.code).toBe(0);
+  });
+
+  test('when another version holds the link, the cut-off ones are named and --repair leaves every version in place', async () => {
+    const dataDir = freshCopy();
+    const [first, second, third] = fx.plainVersions as [VersionId, VersionId, VersionId];
+    const dir = versionsDir(dataDir, fx.plain);
+    await unlink(path.join(dir, `${first}.child`));
+    // A version committed on top of the first after its link was lost: which chain is right is not certain.
+    const other = newVersionId();
+    await writeFile(path.join(dir, `${other}.version`), versionBytes(other, first, 'committed meanwhile'));
+    await link(path.join(dir, `${other}.version`), path.join(dir, `${first}.child`));
+    const files = await versionFiles(dataDir, fx.plain);
+
+    const before = await verifyJson(dataDir);
+    expect(before.code).toBe(1);
+    expect(before.report.findings).toContainEqual(
+      expect.objectContaining({
+        severity: 'problem',
+        file: `${fx.plain}/versions/${first}.child`,
+        message: `links another version than ${second}, which is committed (committed version ${third} names it as its parent)`,
+      }),
+    );
+    expect(before.report.findings.filter((f) => f.severity === 'harmless')).toEqual([]);
+
+    const repaired = await verifyJson(dataDir, '--repair');
+    expect(repaired.code).toBe(1);
+    expect(repaired.report.findings.some((f) => f.repaired)).toBe(false);
+    expect(await versionFiles(dataDir, fx.plain)).toEqual(files);
+  });
+});
+
 describe('leftovers of interrupted transactions', () => {
   test('are harmless (exit 0), and --repair removes them or completes pending links', async () => {
     const dataDir = freshCopy();

@@ -21,6 +21,13 @@
  * or torn with a single link: a crash mid-write; torn with more links is damage, as the storage
  * reads it), snapshot blobs client.json does not name, temporary files, a directory without
  * client.json or committed versions, and missing links client.json lists as pending.
+ *
+ * A `.version` file no `.child` names is not a leftover when it is provably committed: the
+ * checkpoint, or the parent of a committed version (a version is only ever added on top of a
+ * committed one, so every stored ancestor of a committed version is committed). Its link was
+ * lost, which is damage; `--repair` re-creates such a link only where the chain forward from the
+ * latest version leaves no choice, and never removes the version. (A lost link to the last
+ * version with no later one and past the checkpoint leaves nothing to tell it from a leftover.)
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -66,6 +73,11 @@ class ClientChecker {
   readonly childOf = new Map<VersionId, VersionId>();
   /** Versions client.json lists as pending links. */
   readonly pending = new Set<VersionId>();
+  /**
+   * Committed versions that no `.child` links (see findProvenVersions), each with why it is
+   * committed; whether a torn one's file holds anything is not known.
+   */
+  readonly proven = new Map<VersionId, string>();
   readonly onChain = new Set<VersionId>();
   latest: VersionId = NIL_VERSION_ID;
   /** The version id the chain ends at when it is not nil: one that is not stored. */
@@ -154,6 +166,29 @@ async function checkPendingLinks(c: ClientChecker, meta: ClientMeta): Promise<vo
 }
 
 /**
+ * The `.version` files that are committed although no `.child` links them: the checkpoint, and
+ * every stored ancestor of a committed version (linked, pending or found here), followed by the
+ * parent ids in their headers. A walk stops at a version that is missing or does not decode.
+ */
+async function findProvenVersions(c: ClientChecker, meta: ClientMeta): Promise<void> {
+  const { index, committed, proven } = c;
+  const starts: Array<[VersionId, string]> = [[meta.checkpointVersionId, 'client.json names it as the checkpoint']];
+  for (const header of committed.values()) starts.push([header.parentVersionId, `committed version ${header.versionId} names it as its parent`]);
+  for (const [first, why] of starts) {
+    for (let id = first, because = why; id !== NIL_VERSION_ID && !committed.has(id) && !proven.has(id); ) {
+      const file = index.versions.get(id);
+      // Not stored: the chain's start, or a missing version the chain check names.
+      if (!file) break;
+      proven.set(id, because);
+      const decoded = await c.decode(file);
+      if ('error' in decoded || decoded.header.versionId !== id) break;
+      because = `committed version ${id} names it as its parent`;
+      id = decoded.header.parentVersionId;
+    }
+  }
+}
+
+/**
  * The latest version, found as the storage finds it (the checkpoint, then links), and the walk
  * back from it to the chain's start. A version on the chain that nothing links is a broken link.
  */
@@ -178,11 +213,8 @@ async function checkChain(c: ClientChecker, meta: ClientMeta): Promise<void> {
       }
       // On the chain but linked by nothing: its parent's link is gone.
       const decoded = await c.decode(file);
-      if ('error' in decoded) {
-        // A linked file was reported with its link already.
-        if (!c.linkedInodes.has(file.ino)) f.problem(file.path, `${decoded.error} (version ${id} is on the chain)`);
-        break;
-      }
+      // Damage is named by checkUnlinkedVersions: a version on the chain is proven committed.
+      if ('error' in decoded) break;
       header = decoded.header;
       const link = index.children.get(header.parentVersionId);
       f.problem(
@@ -211,11 +243,62 @@ function checkOrphans(c: ClientChecker): void {
   }
 }
 
+/**
+ * Proven committed versions off the chain, whose link was lost: damage. The link is re-created by
+ * `--repair` only when it extends the chain from the latest version without a choice: the
+ * parent has no `.child` at all and exactly one proven child. After it, the chain's tip moves on
+ * through the links that were cut off, and the next lost link may be repaired the same way.
+ */
+async function checkLostLinks(c: ClientChecker): Promise<void> {
+  const { index, f, childOf, onChain } = c;
+  const { paths } = index;
+  const byParent = new Map<VersionId, Array<{ readonly header: Header; readonly file: IndexedFile; readonly why: string }>>();
+  for (const [id, why] of c.proven) {
+    const file = index.versions.get(id);
+    if (onChain.has(id) || file === undefined) continue;
+    const decoded = await c.decode(file);
+    // A version that does not decode, or holds another id, is named by checkUnlinkedVersions.
+    if ('error' in decoded || decoded.header.versionId !== id) continue;
+    const siblings = byParent.get(decoded.header.parentVersionId) ?? [];
+    siblings.push({ header: decoded.header, file, why });
+    byParent.set(decoded.header.parentVersionId, siblings);
+  }
+  const relinkable = new Set<VersionId>();
+  const seen = new Set<VersionId>();
+  for (let tip = c.latest; !seen.has(tip); ) {
+    seen.add(tip);
+    const next = byParent.get(tip);
+    if (next?.length !== 1 || index.children.has(tip)) break;
+    tip = next[0]!.header.versionId;
+    relinkable.add(tip);
+    for (let steps = 0; childOf.has(tip) && steps <= childOf.size; steps++) tip = childOf.get(tip) as VersionId;
+  }
+  for (const [parent, versions] of byParent) {
+    const link = index.children.get(parent);
+    for (const { header, file, why } of versions) {
+      const id = header.versionId;
+      if (link !== undefined) f.problem(link.path, `links another version than ${id}, which is committed (${why})`);
+      else if (!relinkable.has(id)) f.problem(paths.child(parent), `missing: version ${id} is committed (${why}), but nothing links it to its parent, and which version follows ${parent} is not certain`);
+      else f.problem(paths.child(parent), `missing: version ${id} is committed (${why}), but nothing links it to its parent`, { kind: 'link', existing: file.path, newPath: paths.child(parent) });
+    }
+  }
+}
+
 /** The `.version` files no `.child` names: leftovers, unless the storage would call them damage when asked for them. */
 async function checkUnlinkedVersions(c: ClientChecker): Promise<void> {
   const { index, f } = c;
   for (const [id, file] of index.versions) {
-    if (c.committed.has(id) || c.pending.has(id) || c.onChain.has(id) || c.linkedInodes.has(file.ino)) continue;
+    if (c.committed.has(id) || c.pending.has(id) || c.linkedInodes.has(file.ino)) continue;
+    const why = c.proven.get(id);
+    if (why !== undefined) {
+      // Never a leftover; a whole one is named by the chain or the lost-link check.
+      const decoded = await c.decode(file);
+      if ('error' in decoded) f.problem(file.path, `${decoded.error} (version ${id} is committed: ${why})`);
+      // One on the chain that holds another id was named by the chain check.
+      else if (decoded.header.versionId !== id && !c.onChain.has(id)) f.problem(file.path, `holds version ${decoded.header.versionId} (version ${id} is committed: ${why})`);
+      continue;
+    }
+    if (c.onChain.has(id)) continue;
     const decoded = await c.decode(file);
     if ('error' in decoded) {
       // A committed version is fsync'd before it is linked: only an unlinked one can be torn by a crash.
@@ -268,7 +351,7 @@ function committedBytes(c: ClientChecker, metaFile: IndexedFile, blob: IndexedFi
   const committedInodes = new Map<bigint, number>([[metaFile.ino, metaFile.size]]);
   if (blob) committedInodes.set(blob.ino, blob.size);
   for (const child of c.index.children.values()) committedInodes.set(child.ino, child.size);
-  for (const id of c.pending) {
+  for (const id of [...c.pending, ...c.proven.keys()]) {
     const file = c.index.versions.get(id);
     if (file) committedInodes.set(file.ino, file.size);
   }
@@ -297,8 +380,10 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
   // Without client.json nothing tells committed from leftover: report only what is certain.
   if (meta === null) return { findings: f.list, exists: true, versions: 0, bytes: 0 };
   await checkPendingLinks(c, meta);
+  await findProvenVersions(c, meta);
   await checkChain(c, meta);
   checkOrphans(c);
+  await checkLostLinks(c);
   await checkUnlinkedVersions(c);
   const blob = checkSnapshot(c, meta);
   checkTemporaryFiles(c);
