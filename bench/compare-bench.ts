@@ -29,6 +29,7 @@ const CLIENTS = 16;
 const PARALLEL_PER_ROUND = 50;
 const LONG_HISTORY = 5000;
 const HISTORY_SAMPLES = 150;
+const DISK_SERIAL_PER_ROUND = 250;
 
 interface Server {
   readonly name: string;
@@ -113,7 +114,12 @@ async function repeat(times: number, step: () => Promise<number>): Promise<{ rat
 }
 
 /** Runs the disk-limit program in a process of its own, with its own threadpool size. */
-function diskLimit(dir: string, writers: number, count: number, threads: number): Promise<{ rate: number; p50: number }> {
+interface DiskLimit {
+  readonly rate: number;
+  readonly p50: number;
+}
+
+function diskLimit(dir: string, writers: number, count: number, threads: number): Promise<DiskLimit> {
   const child = spawn(process.execPath, [fileURLToPath(new URL('./disk-limit.js', import.meta.url)), dir, String(writers), String(count)], {
     env: { ...process.env, UV_THREADPOOL_SIZE: String(threads) },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -130,7 +136,7 @@ export async function bench(): Promise<BenchSection> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-compare-'));
   // The user's environment decides the threadpool, as it does for serve; unset means tcsync's default.
   const servers = [
-    await start('tcsync', ['dist/cli.js', 'serve', '--data-dir', path.join(root, 'tcsync'), '--listen', '127.0.0.1:0', '--log-level', 'info']),
+    await start('tcsync', ['dist/bin.cjs', 'serve', '--data-dir', path.join(root, 'tcsync'), '--listen', '127.0.0.1:0', '--log-level', 'info']),
     await start('reference', [REFERENCE, 'serve', '--data-dir', path.join(root, 'reference'), '--listen', '127.0.0.1:0']),
   ];
   const bare = await start('bare node:http', [fileURLToPath(new URL('./bare-server.js', import.meta.url))]);
@@ -143,26 +149,42 @@ export async function bench(): Promise<BenchSection> {
   const sequential = new Map(servers.map((s) => [s.name, new Replica(s.url)]));
   const parallel = new Map(servers.map((s) => [s.name, Array.from({ length: CLIENTS }, () => new Replica(s.url))]));
   // Alternating which server goes first, so that neither always meets the machine warmer.
-  const inTurn = (round: number) => (round % 2 === 0 ? servers : [...servers].reverse());
+  const inTurn = <T>(round: number, list: readonly T[]): readonly T[] => (round % 2 === 0 ? list : [...list].reverse());
 
+  const limits = { serial: [] as DiskLimit[], writers4: [] as DiskLimit[], writers16: [] as DiskLimit[] };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const s of inTurn(round)) {
+    for (const s of inTurn(round, servers)) {
       const { rate, latencies } = await repeat(SEQUENTIAL_PER_ROUND, () => sequential.get(s.name)!.add());
       at(s).sequentialRates.push(rate);
       at(s).sequentialLatencies.push(...latencies);
     }
-    for (const s of inTurn(round)) {
+    for (const s of inTurn(round, servers)) {
       const started = performance.now();
       await Promise.all(parallel.get(s.name)!.map(async (replica) => {
         for (let i = 0; i < PARALLEL_PER_ROUND; i++) await replica.add();
       }));
       at(s).parallelRates.push((CLIENTS * PARALLEL_PER_ROUND) / ((performance.now() - started) / 1000));
     }
+    // The disk's limits in the same rounds, in the servers' temp directory, so that a "% of the
+    // limit" compares figures measured within seconds of each other.
+    const disk = path.join(root, 'disk-limit', String(round));
+    limits.serial.push(await diskLimit(path.join(disk, 'serial'), 1, DISK_SERIAL_PER_ROUND, 4));
+    limits.writers4.push(await diskLimit(path.join(disk, 'w4'), CLIENTS, PARALLEL_PER_ROUND / 2, 4));
+    limits.writers16.push(await diskLimit(path.join(disk, 'w16'), CLIENTS, PARALLEL_PER_ROUND / 2, 16));
   }
   for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
 
+  // The bare handler walks in the same rotation, so that it meets the same noise as the servers.
+  const bareReplica = new Replica(bare.url);
+  const bareWalk = { rates: [] as number[], latencies: [] as number[] };
   for (let round = 0; round < ROUNDS - 1; round++) {
-    for (const s of inTurn(round)) {
+    for (const s of inTurn(round, [...servers, bare])) {
+      if (s === bare) {
+        const { rate, latencies } = await repeat(ROUNDS * SEQUENTIAL_PER_ROUND, () => bareReplica.get(NIL));
+        bareWalk.rates.push(rate);
+        bareWalk.latencies.push(...latencies);
+        continue;
+      }
       const replica = sequential.get(s.name)!;
       const parents = [NIL, ...replica.versions.slice(0, -1)];
       let i = 0;
@@ -171,8 +193,6 @@ export async function bench(): Promise<BenchSection> {
       at(s).walkLatencies.push(...latencies);
     }
   }
-  const bareReplica = new Replica(bare.url);
-  const bareWalk = await repeat(ROUNDS * SEQUENTIAL_PER_ROUND, () => bareReplica.get(NIL));
 
   // (d): a client with 100 versions and one with 5,000, then adds on each, interleaved.
   const histories = new Map<string, [Replica, Replica]>();
@@ -184,7 +204,7 @@ export async function bench(): Promise<BenchSection> {
     histories.set(s.name, [short, long]);
   }
   for (let i = 0; i < HISTORY_SAMPLES; i++) {
-    for (const s of inTurn(i)) {
+    for (const s of inTurn(i, servers)) {
       const [short, long] = histories.get(s.name)!;
       at(s).shortHistory.push(await short.add());
       at(s).longHistory.push(await long.add());
@@ -194,10 +214,9 @@ export async function bench(): Promise<BenchSection> {
   for (const replica of [...sequential.values(), ...[...parallel.values()].flat(), ...[...histories.values()].flat(), bareReplica]) await replica.close();
   for (const s of [...servers, bare]) await stop(s);
 
-  const disk = path.join(root, 'disk-limit');
-  const serial = await diskLimit(path.join(disk, 'serial'), 1, 1000, 4);
-  const writers4 = await diskLimit(path.join(disk, 'w4'), CLIENTS, 200, 4);
-  const writers16 = await diskLimit(path.join(disk, 'w16'), CLIENTS, 200, 16);
+  const serial = { rate: median(limits.serial.map((l) => l.rate)), p50: median(limits.serial.map((l) => l.p50)) };
+  const writers4 = { rate: median(limits.writers4.map((l) => l.rate)) };
+  const writers16 = { rate: median(limits.writers16.map((l) => l.rate)) };
   await rm(root, { recursive: true, force: true });
 
   const t = at(servers[0] as Server);
@@ -214,14 +233,14 @@ export async function bench(): Promise<BenchSection> {
     title: 'tcsync vs the SQLite reference server (tcsync figure vs reference figure, ratio tcsync / reference)',
     rows: [
       ['(a) one client, sequential add-version, 1 KiB', aValue, `${aRatio}; p50 ${fmt.ms(median(t.sequentialLatencies))} vs ${fmt.ms(median(r.sequentialLatencies))}; tcsync = ${fmt.pct(median(t.sequentialRates) / serial.rate)} of the serial rename-commit limit (target >= 0.7x and >= 80%)`],
-      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%)`],
+      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync's threadpool ${process.env.UV_THREADPOOL_SIZE ?? 'default'}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%)`],
       ['(c) get-child-version walk of (a)\'s versions', cValue, `${cRatio}; p50 ${fmt.ms(median(t.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))} (target >= 1.2x)`],
       ['(d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(t))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(t.shortHistory))} vs ${fmt.ms(median(r.shortHistory))} (target <= 1.2x)`],
       ['RSS idle', `${t.rssIdle.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} MiB`, fmt.ratio(t.rssIdle / r.rssIdle)],
       ['RSS after (b)', `${t.rssAfterParallel.toFixed(0)} MiB vs ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(t.rssAfterParallel / r.rssAfterParallel)} (target <= 1.5x)`],
-      ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory'],
+      ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory; median of the rounds of (a) and (b)'],
       ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
-      ['bare node:http handler, sequential GET', `${fmt.perSec(bareWalk.rate)}, p50 ${fmt.ms(median(bareWalk.latencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(bareWalk.latencies, 99))}`],
+      ["bare node:http handler, sequential GET (in (c)'s rotation)", `${fmt.perSec(median(bareWalk.rates))}, p50 ${fmt.ms(median(bareWalk.latencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(bareWalk.latencies, 99))}`],
     ],
   };
 }
