@@ -233,7 +233,7 @@ export async function bench(): Promise<BenchSection> {
     title: 'tcsync vs the SQLite reference server (tcsync figure vs reference figure, ratio tcsync / reference)',
     rows: [
       ['(a) one client, sequential add-version, 1 KiB', aValue, `${aRatio}; p50 ${fmt.ms(median(t.sequentialLatencies))} vs ${fmt.ms(median(r.sequentialLatencies))}; tcsync = ${fmt.pct(median(t.sequentialRates) / serial.rate)} of the serial rename-commit limit (target >= 0.7x and >= 80%)`],
-      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync's threadpool ${process.env.UV_THREADPOOL_SIZE ?? 'default'}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%)`],
+      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync's threadpool ${process.env.UV_THREADPOOL_SIZE ?? "16 (bin.cjs's default)"}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%)`],
       ['(c) get-child-version walk of (a)\'s versions', cValue, `${cRatio}; p50 ${fmt.ms(median(t.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))} (target >= 1.2x)`],
       ['(d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(t))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(t.shortHistory))} vs ${fmt.ms(median(r.shortHistory))} (target <= 1.2x)`],
       ['RSS idle', `${t.rssIdle.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} MiB`, fmt.ratio(t.rssIdle / r.rssIdle)],
