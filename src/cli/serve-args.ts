@@ -3,11 +3,13 @@
  * over its environment variable; an empty variable counts as unset. Every bad value is a
  * UsageError naming the option.
  */
+import type { BlockList } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { parseClientId, type ClientId } from '../ids.js';
 import type { ListenAddress } from '../http/index.js';
 import { parseListenAddress } from './listen-address.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 import { UsageError } from './usage-error.js';
 
 export interface ServeConfig {
@@ -34,7 +36,27 @@ export interface ServeConfig {
   readonly logLevel: LevelWithSilent;
   /** --disk-reserve / DISK_RESERVE: below this many free bytes /healthz says "disk full". @default 16 MiB */
   readonly diskReserveBytes: number;
+  /**
+   * --trust-proxy / TRUST_PROXY: the reverse proxies whose X-Forwarded-For gives the client's
+   * address in the request log; null believes no one and logs the direct peer. @default null
+   */
+  readonly trustedProxies: BlockList | null;
 }
+
+/** Every environment variable `serve` reads (the reference server's names where it has them). */
+export const SERVE_ENVIRONMENT = [
+  'DATA_DIR',
+  'CONNECTION',
+  'LISTEN',
+  'CLIENT_ID',
+  'CREATE_CLIENTS',
+  'SNAPSHOT_VERSIONS',
+  'SNAPSHOT_DAYS',
+  'ADMIN_TOKEN',
+  'DISK_RESERVE',
+  'TRUST_PROXY',
+] as const;
+type ServeVariable = (typeof SERVE_ENVIRONMENT)[number];
 
 export type ServeArgs = { readonly kind: 'help' } | { readonly kind: 'serve'; readonly config: ServeConfig };
 
@@ -58,6 +80,9 @@ options (environment variable in parentheses; a flag wins over its variable):
   --log-level LEVEL         fatal, error, warn, info, debug, trace or silent (default info)
   --disk-reserve SIZE       /healthz is 503 "disk full" below this much free space; bytes, or
                             with K, M or G (DISK_RESERVE; default 16M)
+  --trust-proxy ADDR        a reverse proxy (IP address or ADDRESS/PREFIX) whose X-Forwarded-For
+                            names the client in the request log; repeatable or comma-separated
+                            (TRUST_PROXY; default: none, the log names the direct peer)
   -h, --help                show this help
 
 Prints "listening on http://HOST:PORT" per address once ready; logs go to stderr.
@@ -85,6 +110,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
         'admin-token': { type: 'string' },
         'log-level': { type: 'string' },
         'disk-reserve': { type: 'string' },
+        'trust-proxy': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -93,9 +119,10 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   }
   if (values.help) return { kind: 'help' };
 
-  const fromEnv = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+  const fromEnv = (name: ServeVariable): string | undefined => (env[name] === '' ? undefined : env[name]);
   const listen = listOf('--listen/LISTEN', values.listen, fromEnv('LISTEN')) ?? ['127.0.0.1:8080'];
   const allowed = listOf('--allow-client-id/CLIENT_ID', values['allow-client-id'], fromEnv('CLIENT_ID'));
+  const trustProxy = listOf('--trust-proxy/TRUST_PROXY', values['trust-proxy'], fromEnv('TRUST_PROXY'));
   const createClientsEnv = fromEnv('CREATE_CLIENTS');
   const logLevel = values['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -120,6 +147,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       adminToken: values['admin-token'] || fromEnv('ADMIN_TOKEN') || null,
       logLevel: logLevel as LevelWithSilent,
       diskReserveBytes: sizeOption('--disk-reserve/DISK_RESERVE', values['disk-reserve'] ?? fromEnv('DISK_RESERVE') ?? '16M'),
+      trustedProxies: trustProxy === null ? null : parseTrustedProxies(trustProxy),
     },
   };
 }

@@ -59,7 +59,17 @@ export async function main(argv: string[]): Promise<number> {
     const { createGraphqlHandler } = await import('../graphql/index.js');
     return createGraphqlHandler({ storage: measured, sync, access, logger, bodyBudget });
   });
-  const handler = createRequestHandler({ sync, access, logger, metrics, health, conditions, graphql, bodyBudget });
+  const handler = createRequestHandler({
+    sync,
+    access,
+    logger,
+    metrics,
+    health,
+    conditions,
+    graphql,
+    bodyBudget,
+    trustedProxies: config.trustedProxies,
+  });
 
   let server: HttpServer;
   try {

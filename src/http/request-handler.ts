@@ -4,6 +4,7 @@
  * for requests answered before their body was read.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { AccessPolicy } from '../access-policy.js';
@@ -11,6 +12,7 @@ import { shortId } from '../ids.js';
 import type { SyncService } from '../sync/sync-service.js';
 import { BodyBudget, DEFAULT_BODY_BUDGET_BYTES } from './body-budget.js';
 import type { RequestContext } from './context.js';
+import { clientAddress } from './client-address.js';
 import { ConditionLog } from './condition-log.js';
 import { answerFor } from './error-status.js';
 import type { HealthCheck } from './health-probe.js';
@@ -61,6 +63,11 @@ export interface RequestHandlerOptions {
   readonly lingerMs?: number;
   /** ... and for at most this many bytes. @default 1073741824 (1 GiB) */
   readonly lingerBytes?: number;
+  /**
+   * Reverse proxies whose X-Forwarded-For gives the address logged for a request; null logs the
+   * direct peer whatever the request says. @default null
+   */
+  readonly trustedProxies?: BlockList | null;
 }
 
 export function createRequestHandler(options: RequestHandlerOptions): RequestListener {
@@ -68,6 +75,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
   const metrics = options.metrics ?? new ServerMetrics();
   const linger = { ms: options.lingerMs ?? 30_000, bytes: options.lingerBytes ?? 1024 * 1024 * 1024 };
   const bodyBudget = options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
+  const trustedProxies = options.trustedProxies ?? null;
   metrics.watchBodyBudget(bodyBudget);
   const router = new Router<RequestContext>([
     ...serviceRoutes({
@@ -106,6 +114,7 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
         route,
         status,
         ms: Math.round(seconds * 10_000) / 10,
+        addr: clientAddress(req, trustedProxies),
         ...(ctx.clientId === null ? {} : { client: shortId(ctx.clientId) }),
         ...(ctx.note === null ? {} : { note: ctx.note }),
       };

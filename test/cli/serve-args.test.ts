@@ -25,6 +25,7 @@ describe('defaults', () => {
       adminToken: null,
       logLevel: 'info',
       diskReserveBytes: 16 * 1024 * 1024,
+      trustedProxies: null,
     });
   });
 
@@ -46,8 +47,9 @@ describe('flags and variables', () => {
         SNAPSHOT_DAYS: '13',
         ADMIN_TOKEN: 'secret',
         DISK_RESERVE: '1G',
+        TRUST_PROXY: '10.0.0.1',
       }),
-    ).toEqual({
+    ).toMatchObject({
       dataDir: '/srv/tc',
       connection: null,
       listen: [
@@ -124,6 +126,15 @@ describe('flags and variables', () => {
     expect(config([], { CREATE_CLIENTS: value }).createClients).toBe(false);
   });
 
+  it('takes --trust-proxy addresses and networks, repeated or comma-separated, else TRUST_PROXY; none by default', () => {
+    const trusted = config(['--trust-proxy', '127.0.0.1,fd00::/8', '--trust-proxy', '10.1.0.0/16'], { TRUST_PROXY: '192.0.2.1' }).trustedProxies;
+    const check = (address: string) => trusted?.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+    expect(['127.0.0.1', '::ffff:127.0.0.1', 'fd12::1', '10.1.200.3'].map(check)).toEqual([true, true, true, true]);
+    expect(['127.0.0.2', '::1', '10.2.0.1', '192.0.2.1'].map(check)).toEqual([false, false, false, false]);
+    expect(config([], { TRUST_PROXY: '192.0.2.1' }).trustedProxies?.check('192.0.2.1')).toBe(true);
+    expect(config([], { TRUST_PROXY: '' }).trustedProxies).toBeNull();
+  });
+
   it('treats an empty variable as unset', () => {
     expect(config([], { LISTEN: '', DATA_DIR: '', ADMIN_TOKEN: '', CLIENT_ID: '' })).toMatchObject({
       listen: [{ host: '127.0.0.1', port: 8080 }],
@@ -156,6 +167,12 @@ describe('bad values', () => {
     [['--allow-client-id', `${crypto.randomUUID()},`], /--allow-client-id.*empty/],
     [['--listen', '127.0.0.1:0', '--listen', ''], /--listen.*empty/],
     [['--listen', '127.0.0.1:0,,127.0.0.1:0'], /--listen.*empty/],
+    [['--trust-proxy', 'localhost'], /--trust-proxy/],
+    [['--trust-proxy', '10.0.0.0/33'], /--trust-proxy/],
+    [['--trust-proxy', '10.0.0.0/8/8'], /--trust-proxy/],
+    [['--trust-proxy', '10.0.0.0/'], /--trust-proxy/],
+    [['--trust-proxy', '::1/129'], /--trust-proxy/],
+    [['--trust-proxy', '127.0.0.1,'], /--trust-proxy.*empty/],
   ])('refuses %j with a message naming the option', (argv, message) => {
     expect(() => parseServeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseServeArgs(argv, {})).toThrow(message);
@@ -168,6 +185,7 @@ describe('bad values', () => {
     [{ LISTEN: 'nowhere' }, /LISTEN/],
     [{ CLIENT_ID: ',' }, /CLIENT_ID.*empty/],
     [{ SNAPSHOT_VERSIONS: '5 ' }, /SNAPSHOT_VERSIONS/],
+    [{ TRUST_PROXY: 'proxy.example' }, /TRUST_PROXY/],
   ])('refuses the environment %j with a message naming the variable', (env, message) => {
     expect(() => parseServeArgs([], env)).toThrow(message);
   });

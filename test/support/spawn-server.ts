@@ -1,6 +1,7 @@
 /** Runs `node dist/cli.js serve` as a child process and waits for its "listening on" lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { SERVE_ENVIRONMENT } from '../../src/cli/serve-args.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -27,6 +28,10 @@ export interface SpawnServerOptions {
   readonly timeoutMs?: number;
   /** Runs the server under `ulimit -n` of this many file descriptors. @default the runner's */
   readonly fileLimit?: number;
+  /** The `tcsync` to run, such as an installed bin. @default [node, dist/cli.js] of this clone */
+  readonly command?: readonly string[];
+  /** @default the runner's */
+  readonly cwd?: string;
 }
 
 /** Serves `storage`: a data directory, or a PostgreSQL database by its connection URI. */
@@ -34,9 +39,9 @@ export function spawnServer(storage: string | { readonly connection: string }, o
   const args = options.args ?? [];
   const listenGiven = args.some((a) => a === '--listen' || a.startsWith('--listen='));
   const storageArgs = typeof storage === 'string' ? ['--data-dir', storage] : ['--connection', storage.connection];
-  const command = [process.execPath, CLI, 'serve', ...storageArgs, ...(listenGiven ? [] : ['--listen', '127.0.0.1:0']), '--log-level', 'warn', ...args];
+  const command = [...(options.command ?? [process.execPath, CLI]), 'serve', ...storageArgs, ...(listenGiven ? [] : ['--listen', '127.0.0.1:0']), '--log-level', 'warn', ...args];
   const [file, ...rest] = options.fileLimit === undefined ? command : ['bash', '-c', `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...command];
-  const child = spawn(file as string, rest, { env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file as string, rest, { env: cleanEnv(options.env), cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
@@ -80,7 +85,7 @@ export function spawnServer(storage: string | { readonly connection: string }, o
 /** The test runner's environment without the variables `serve` reads, plus the given ones. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATA_DIR', 'CONNECTION', 'LISTEN', 'CLIENT_ID', 'CREATE_CLIENTS', 'SNAPSHOT_VERSIONS', 'SNAPSHOT_DAYS', 'ADMIN_TOKEN', 'DISK_RESERVE']) delete env[name];
+  for (const name of SERVE_ENVIRONMENT) delete env[name];
   for (const [name, value] of Object.entries(extra)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
