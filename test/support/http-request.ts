@@ -3,6 +3,7 @@
  * a keep-alive agent (as the taskchampion client uses).
  */
 import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -17,13 +18,20 @@ export interface HttpRequestOptions {
   readonly headers?: Record<string, string | number>;
   readonly body?: Uint8Array | string;
   readonly agent?: http.Agent | false;
+  /** The local address to send from, such as 127.0.0.2 to look like another host on loopback. */
+  readonly localAddress?: string;
 }
 
 export const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+/** For https:// URLs: the proxies that tests start have throwaway self-signed certificates. */
+export const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, rejectUnauthorized: false });
 
 export function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: options.method ?? 'GET', headers: options.headers, agent: options.agent ?? keepAliveAgent }, (res) => {
+    const secure = url.startsWith('https:');
+    const request = secure ? https.request : http.request;
+    const agent = options.agent ?? (secure ? tlsAgent : keepAliveAgent);
+    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent, localAddress: options.localAddress }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('error', reject);
