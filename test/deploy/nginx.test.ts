@@ -36,12 +36,13 @@ if (unavailable !== null) {
   console.warn(`SKIPPED: nginx in front of tcsync (test/deploy/nginx.test.ts): ${unavailable}`);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/** `count` distinct free ports: all held open together, since a port just closed may be handed out again. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => net.createServer());
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 /** Replaces `from` by `to` where it occurs, and fails when the documented file no longer has it. */
@@ -63,7 +64,7 @@ describe.skipIf(unavailable !== null)('nginx with contrib/nginx/tcsync.conf', ()
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
     await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert]);
-    const [http, tls] = [await freePort(), await freePort()];
+    const [http = 0, tls = 0] = await freePorts(2);
     plainPort = http;
     let site = await readFile(CONFIG, 'utf8');
     site = replaceAll(site, 'server 127.0.0.1:8080;', `server ${new URL(tcsync.url).host};`);
