@@ -26,7 +26,20 @@ export const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 64 }
 /** For https:// URLs: the proxies that tests start have throwaway self-signed certificates. */
 export const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, rejectUnauthorized: false });
 
-export function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpAnswer> {
+export async function httpRequest(url: string, options: HttpRequestOptions = {}): Promise<HttpAnswer> {
+  try {
+    return await requestOnce(url, options);
+  } catch (err) {
+    // A kept-alive connection the server closed (its keep-alive timeout) just as this request
+    // went out on it: resent on a new connection, as Node's documentation advises.
+    if (!(err instanceof StaleConnectionError)) throw err;
+    return requestOnce(url, options);
+  }
+}
+
+class StaleConnectionError extends Error {}
+
+function requestOnce(url: string, options: HttpRequestOptions): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const secure = url.startsWith('https:');
     const request = secure ? https.request : http.request;
@@ -40,7 +53,9 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8') });
       });
     });
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      reject(req.reusedSocket && err.code === 'ECONNRESET' ? new StaleConnectionError(err.message, { cause: err }) : err);
+    });
     req.end(options.body);
   });
 }
