@@ -67,11 +67,10 @@ if (unavailable !== null) {
       expectChainHolds(chain, acked.filter((_, i) => i % 2 === c));
     }
     expect(server.child.exitCode).toBeNull();
-    // Said once as an outage begins and once as it ends, not once per refused request. A loaded
-    // machine may see the restarted database fail a first query once more: a second outage.
-    const said = [...server.stderr().matchAll(/"msg":"database: database unreachable( is over)?"/g)].map((m) => (m[1] ? 'over' : 'down'));
-    expect(said[0]).toBe('down');
-    expect(said).toEqual(said.map((_, i) => (i % 2 === 0 ? 'down' : 'over')));
-    expect(said.length).toBeLessThan(seen.get(503) ?? 0);
+    // Said as an outage begins, not once per refused request (a loaded machine may see the
+    // restarted database fail a first query once more, a second outage).
+    const outages = server.stderr().match(/"msg":"database: database unreachable"/g)?.length ?? 0;
+    expect(outages).toBeGreaterThanOrEqual(1);
+    expect(outages).toBeLessThan(Math.max(2, (seen.get(503) ?? 0) / 2));
   }, 180_000);
 });
