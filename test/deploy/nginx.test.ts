@@ -6,15 +6,15 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, type HttpAnswer } from '../support/http-request.js';
-import { NIL, ProtocolClient } from '../support/protocol-client.js';
+import { httpRequest } from '../support/http-request.js';
+import { NIL } from '../support/protocol-client.js';
 import { spawnServer, type SpawnedServer } from '../support/spawn-server.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
+import { describeProxyChecks, freePorts, untilAnswered } from './proxy-checks.js';
 
 const run = promisify(execFile);
 const NGINX = '/usr/sbin/nginx';
@@ -34,15 +34,6 @@ const unavailable = missing.length === 0 ? null : `${missing.join(' and ')} miss
 if (unavailable !== null) {
   if (process.env.CI === 'true') throw new Error(`the reverse proxy tests must run on CI: ${unavailable}`);
   console.warn(`SKIPPED: nginx in front of tcsync (test/deploy/nginx.test.ts): ${unavailable}`);
-}
-
-/** `count` distinct free ports: all held open together, since a port just closed may be handed out again. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => net.createServer());
-  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }
 
 /** Replaces `from` by `to` where it occurs, and fails when the documented file no longer has it. */
@@ -84,16 +75,8 @@ describe.skipIf(unavailable !== null)('nginx with contrib/nginx/tcsync.conf', ()
     let stderr = '';
     nginx.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
     proxy = `https://127.0.0.1:${tls}`;
-    for (let tries = 0; ; tries++) {
-      if (nginx.exitCode !== null) throw new Error(`nginx exited with ${nginx.exitCode}: ${stderr}${await readFile(`${dir}/error.log`, 'utf8').catch(() => '')}`);
-      const up = await httpRequest(`${proxy}/`).then(
-        () => true,
-        () => false,
-      );
-      if (up) break;
-      if (tries > 100) throw new Error(`nginx did not answer: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const log = async () => `${stderr}${await readFile(`${dir}/error.log`, 'utf8').catch(() => '')}`;
+    await untilAnswered(`${proxy}/`, async () => (nginx.exitCode === null ? null : `nginx exited with ${nginx.exitCode}: ${await log()}`));
   });
 
   afterAll(async () => {
@@ -106,40 +89,7 @@ describe.skipIf(unavailable !== null)('nginx with contrib/nginx/tcsync.conf', ()
     if (dir !== undefined) await removeDir(dir);
   });
 
-  /** A protocol session: what a replica does first, ending in a snapshot; each answer's status, media type and X-* headers. */
-  async function session(base: string): Promise<unknown[]> {
-    const client = new ProtocolClient(base);
-    const answers: HttpAnswer[] = [];
-    const add = async (answer: Promise<HttpAnswer>) => {
-      answers.push(await answer);
-      return answers.at(-1) as HttpAnswer;
-    };
-    const first = await add(client.addVersion(NIL, 'first'));
-    const v1 = first.headers['x-version-id'] as string;
-    await add(client.addVersion(NIL, 'conflict'));
-    await add(client.getChildVersion(NIL));
-    await add(client.getChildVersion(v1));
-    await add(client.getSnapshot());
-    await add(client.addSnapshot(v1, 'snapshot'));
-    await add(client.getSnapshot());
-    await add(new ProtocolClient(base, 'not-a-uuid').addVersion(NIL, 'x'));
-    return answers.map((answer) => ({
-      status: answer.status,
-      type: answer.headers['content-type'],
-      cache: answer.headers['cache-control'],
-      // Names and their shape: the ids differ between the two sessions.
-      x: Object.entries(answer.headers)
-        .filter(([name]) => name.startsWith('x-'))
-        .map(([name, value]) => [name, String(value).replace(/^[0-9a-f-]{36}$/, '<uuid>')])
-        .sort(),
-    }));
-  }
-
-  it.each(['/', '/tasks/'])('answers the protocol at %s over HTTPS as tcsync does directly', async (prefix) => {
-    const direct = await session(tcsync.url);
-    expect(direct.map((answer) => (answer as { status: number }).status)).toEqual([200, 409, 200, 404, 404, 200, 200, 400]);
-    expect(await session(`${proxy}${prefix}`)).toEqual(direct);
-  });
+  describeProxyChecks(() => ({ direct: tcsync.url, proxy }));
 
   it.each(['/', '/tasks/'])('refuses a body over 100 MiB at %s before it is sent', async (prefix) => {
     const status = await new Promise<number>((resolve, reject) => {
@@ -157,22 +107,6 @@ describe.skipIf(unavailable !== null)('nginx with contrib/nginx/tcsync.conf', ()
       req.write('x');
     });
     expect(status).toBe(413);
-  });
-
-  it.each(['/graphql', '/tasks/graphql'])('loads GraphiQL at %s', async (pathname) => {
-    const page = await httpRequest(`${proxy}${pathname}`, { headers: { Accept: 'text/html' } });
-    expect(page.status).toBe(200);
-    expect(page.headers['content-type']).toMatch(/^text\/html/);
-    expect(page.text).toContain('GraphiQL');
-  });
-
-  it.each(['/metrics', '/tasks/metrics'])('serves %s to this machine only', async (pathname) => {
-    const local = await httpRequest(`${proxy}${pathname}`);
-    expect(local.status).toBe(200);
-    expect(local.text).toContain('# TYPE');
-    // Another address on loopback stands for the world.
-    const remote = await httpRequest(`${proxy}${pathname}`, { agent: new https.Agent({ rejectUnauthorized: false }), localAddress: '127.0.0.2' });
-    expect(remote.status).toBe(403);
   });
 
   it('redirects plain HTTP to HTTPS', async () => {
