@@ -4,9 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { backupDataDir } from '../ops/backup.js';
-import { progressBar, type Progress } from '../ops/progress.js';
+import { copyThenVerifyBars } from '../ops/progress.js';
 import { formatBytes, summaryLine } from '../ops/verify-report.js';
-import { reportUsage } from './usage-error.js';
+import { HELP_OPTION, parseCommandArgs, reportUsage } from './usage-error.js';
 
 const USAGE = `usage: tcsync backup [--data-dir DIR] DEST
   --data-dir DIR  the data directory (env DATA_DIR; default ./data)
@@ -14,47 +14,30 @@ const USAGE = `usage: tcsync backup [--data-dir DIR] DEST
 Safe on a live server: each client is copied under its lock. DEST appears only once complete and verified.`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  let positionals;
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        'data-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return reportUsage('backup', (err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandArgs('backup', USAGE, () =>
+    parseArgs({ args: argv, allowPositionals: true, options: { 'data-dir': { type: 'string' }, ...HELP_OPTION } }),
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   const [dest, ...extra] = positionals;
   if (dest === undefined || extra.length > 0) {
     return reportUsage('backup', dest === undefined ? 'DEST is missing' : `unexpected argument ${extra[0]}`);
   }
   // An empty DATA_DIR counts as unset, as for serve.
   const dataDir = values['data-dir'] ?? (process.env.DATA_DIR || './data');
-  const bars: Record<'copy' | 'verify', Progress> = { copy: progressBar('backup: copy'), verify: progressBar('backup: verify') };
+  const bars = copyThenVerifyBars('backup');
   try {
     const report = await backupDataDir(dataDir, dest, {
-      onProgress: (phase, done, total) => {
-        if (phase === 'verify') bars.copy.end();
-        bars[phase].update(done, total);
-      },
+      onProgress: (phase, done, total) => bars.update(phase, done, total),
     });
-    bars.verify.end();
+    bars.end();
     process.stdout.write(
       `backup: ${report.clients} clients, ${report.files} files, ${formatBytes(report.bytes)} copied to ${report.dest} in ${(report.durationMs / 1000).toFixed(1)} s\n` +
         `${summaryLine(report.verify)}\n`,
     );
     return 0;
   } catch (err) {
-    bars.copy.end();
-    bars.verify.end();
+    bars.end();
     process.stderr.write(`tcsync backup: ${(err as Error).message}\n`);
     return 1;
   }

@@ -6,9 +6,9 @@
 import { parseArgs } from 'node:util';
 import { describeEndpoint, parseEndpoint } from '../ops/endpoint.js';
 import { migrate } from '../ops/migrate.js';
-import { progressBar, type Progress } from '../ops/progress.js';
+import { copyThenVerifyBars } from '../ops/progress.js';
 import { formatBytes } from '../ops/verify-report.js';
-import { reportUsage } from './usage-error.js';
+import { HELP_OPTION, parseCommandArgs, reportUsage } from './usage-error.js';
 
 const USAGE = `usage: tcsync migrate --from SOURCE --to DEST
   --from SOURCE  a data directory (a path), a PostgreSQL URI (postgresql://...), or
@@ -19,44 +19,28 @@ Copies every client (versions, latest version, snapshot) and tombstone, then rea
 Safe on a live SOURCE: each client is copied under its lock or in one transaction.`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        from: { type: 'string' },
-        to: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (err) {
-    return reportUsage('migrate', (err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseCommandArgs('migrate', USAGE, () =>
+    parseArgs({ args: argv, options: { from: { type: 'string' }, to: { type: 'string' }, ...HELP_OPTION } }),
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (!values.from || !values.to) return reportUsage('migrate', `${values.from ? '--to' : '--from'} is missing`);
   const from = parseEndpoint(values.from);
   const to = parseEndpoint(values.to);
   if (to.kind === 'sqlite') return reportUsage('migrate', "--to cannot be sqlite: upstream's SQLite file is a source only");
-  const bars: Record<'copy' | 'verify', Progress> = { copy: progressBar('migrate: copy'), verify: progressBar('migrate: verify') };
+  const bars = copyThenVerifyBars('migrate');
   try {
     const report = await migrate(from, to, {
-      onProgress: (phase, done, total) => {
-        if (phase === 'verify') bars.copy.end();
-        bars[phase].update(done, total);
-      },
+      onProgress: (phase, done, total) => bars.update(phase, done, total),
     });
-    bars.verify.end();
+    bars.end();
     process.stdout.write(
       `migrate: ${report.clients} clients, ${report.versions} versions, ${report.tombstones} tombstones, ${formatBytes(report.bytes)} ` +
         `copied to the ${describeEndpoint(to)} and verified in ${(report.durationMs / 1000).toFixed(1)} s\n`,
     );
     return 0;
   } catch (err) {
-    bars.copy.end();
-    bars.verify.end();
+    bars.end();
     process.stderr.write(`tcsync migrate: ${(err as Error).message}\n`);
     return 1;
   }

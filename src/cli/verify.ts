@@ -10,7 +10,7 @@ import { findingLines, reportJson, summaryLine } from '../ops/verify-report.js';
 import { parseEndpoint } from '../ops/endpoint.js';
 import { verifyDatabase } from '../ops/verify-clients.js';
 import { verifyDataDir } from '../ops/verify.js';
-import { reportUsage } from './usage-error.js';
+import { HELP_OPTION, parseCommandArgs, reportUsage } from './usage-error.js';
 
 const USAGE = `usage: tcsync verify [--data-dir DIR | --connection URI] [--json] [--repair]
   --data-dir DIR    the data directory (env DATA_DIR; default ./data)
@@ -24,25 +24,20 @@ const USAGE = `usage: tcsync verify [--data-dir DIR | --connection URI] [--json]
 Safe on a live server: each client is checked under its lock, or in one transaction.`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const parsed = parseCommandArgs('verify', USAGE, () =>
+    parseArgs({
       args: argv,
       options: {
         'data-dir': { type: 'string' },
         connection: { type: 'string' },
         json: { type: 'boolean', default: false },
         repair: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
+        ...HELP_OPTION,
       },
-    }));
-  } catch (err) {
-    return reportUsage('verify', (err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+    }),
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const { connection } = values;
   if (connection !== undefined && values['data-dir'] !== undefined) return reportUsage('verify', '--connection and --data-dir exclude each other');
   if (connection !== undefined && parseEndpoint(connection).kind !== 'postgres') {

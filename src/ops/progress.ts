@@ -33,3 +33,24 @@ export function progressBar(label: string, stream: NodeJS.WriteStream = process.
     },
   };
 }
+
+/** A copy that is then read back (backup, migrate): one bar per phase, the first cleared when the second starts. */
+export interface PhasedProgress {
+  update(phase: 'copy' | 'verify', done: number, total: number): void;
+  /** Clears whichever bar is drawn. */
+  end(): void;
+}
+
+export function copyThenVerifyBars(command: string): PhasedProgress {
+  const bars = { copy: progressBar(`${command}: copy`), verify: progressBar(`${command}: verify`) };
+  return {
+    update(phase, done, total) {
+      if (phase === 'verify') bars.copy.end();
+      bars[phase].update(done, total);
+    },
+    end() {
+      bars.copy.end();
+      bars.verify.end();
+    },
+  };
+}
