@@ -6,93 +6,29 @@
  * Scenarios: (a) one client adding 1 KiB versions in sequence, (b) 16 clients with 16 requests
  * in flight, (c) a get-child-version walk of (a)'s versions, (d) add-version p50 at a history of
  * 100 and of 5,000. Beside them: the disk's rename-commit limit and a bare node:http handler,
- * the floors the figures are read against, and both servers' RSS.
+ * the floors the figures are read against, and both servers' RSS. With a PostgreSQL server
+ * (bench-postgres.ts) a third process, tcsync serving an empty database of its own, runs
+ * (a) to (d) in the same rounds, in rows of its own against the same reference figures.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { LoadClient } from './load-client.js';
+import { benchDatabase } from './bench-postgres.js';
+import { NIL, REPO, Replica, addInParallel, inTurn, repeat, rssMiB, scaled, start, startTcsync, stop, type Server } from './bench-servers.js';
 import { fmt, median, percentile, type BenchSection } from './report.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const REFERENCE = path.resolve(REPO, '../shared/bench/sqlite-reference-server.mjs');
-const NIL = '00000000-0000-0000-0000-000000000000';
-const HISTORY_SEGMENT = 'application/vnd.taskchampion.history-segment';
-const SEGMENT = Buffer.alloc(1024, 42);
 const ROUNDS = 4;
-const SEQUENTIAL_PER_ROUND = 500;
+const SEQUENTIAL_PER_ROUND = scaled(500);
 const CLIENTS = 16;
-const PARALLEL_PER_ROUND = 50;
-const LONG_HISTORY = 5000;
-const HISTORY_SAMPLES = 150;
-const DISK_SERIAL_PER_ROUND = 250;
-
-interface Server {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly url: string;
-}
-
-function start(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
-  const child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'ignore'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      out += s;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve({ name, child, url: match[1] as string });
-    });
-  });
-}
-
-async function stop(server: Server): Promise<void> {
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  await exited;
-}
-
-function rssMiB(server: Server): number {
-  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** One replica: its own client id and keep-alive connection, adding on top of its latest. */
-class Replica {
-  readonly id = crypto.randomUUID();
-  readonly versions: string[] = [];
-  readonly #connection: LoadClient;
-
-  constructor(url: string) {
-    this.#connection = new LoadClient(url);
-  }
-
-  async add(): Promise<number> {
-    const started = performance.now();
-    const answer = await this.#connection.request('POST', `/v1/client/add-version/${this.versions.at(-1) ?? NIL}`, {
-      'Content-Type': HISTORY_SEGMENT,
-      'X-Client-Id': this.id,
-    }, SEGMENT);
-    if (answer.status !== 200) throw new Error(`add-version answered ${answer.status}`);
-    this.versions.push(answer.headers['x-version-id'] as string);
-    return performance.now() - started;
-  }
-
-  async get(parent: string): Promise<number> {
-    const started = performance.now();
-    const answer = await this.#connection.request('GET', `/v1/client/get-child-version/${parent}`, { 'X-Client-Id': this.id });
-    if (answer.status !== 200) throw new Error(`get-child-version answered ${answer.status}`);
-    return performance.now() - started;
-  }
-
-  close(): Promise<void> {
-    return this.#connection.close();
-  }
-}
+const PARALLEL_PER_ROUND = scaled(50);
+const LONG_HISTORY = scaled(5000);
+const HISTORY_SAMPLES = scaled(150);
+const DISK_SERIAL_PER_ROUND = scaled(250);
+const POSTGRES = 'tcsync on PostgreSQL';
 
 interface Figures {
   sequentialRates: number[];
@@ -104,13 +40,6 @@ interface Figures {
   longHistory: number[];
   rssIdle: number;
   rssAfterParallel: number;
-}
-
-async function repeat(times: number, step: () => Promise<number>): Promise<{ rate: number; latencies: number[] }> {
-  const latencies: number[] = [];
-  const started = performance.now();
-  for (let i = 0; i < times; i++) latencies.push(await step());
-  return { rate: times / ((performance.now() - started) / 1000), latencies };
 }
 
 /** Runs the disk-limit program in a process of its own, with its own threadpool size. */
@@ -134,10 +63,13 @@ export async function bench(): Promise<BenchSection> {
     return { title: 'tcsync vs the SQLite reference server', rows: [['comparison', 'skipped', `${REFERENCE} is missing`]] };
   }
   const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-compare-'));
+  // tcsync on PostgreSQL runs in the same rounds as the other two, when there is a database.
+  const database = await benchDatabase();
   // The user's environment decides the threadpool, as it does for serve; unset means tcsync's default.
   const servers = [
-    await start('tcsync', ['dist/bin.cjs', 'serve', '--data-dir', path.join(root, 'tcsync'), '--listen', '127.0.0.1:0', '--log-level', 'info']),
+    await startTcsync('tcsync', ['--data-dir', path.join(root, 'tcsync')]),
     await start('reference', [REFERENCE, 'serve', '--data-dir', path.join(root, 'reference'), '--listen', '127.0.0.1:0']),
+    ...('skipped' in database ? [] : [await startTcsync(POSTGRES, ['--connection', database.uri])]),
   ];
   const bare = await start('bare node:http', [fileURLToPath(new URL('./bare-server.js', import.meta.url))]);
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -148,87 +80,78 @@ export async function bench(): Promise<BenchSection> {
   const at = (s: Server) => figures.get(s.name) as Figures;
   const sequential = new Map(servers.map((s) => [s.name, new Replica(s.url)]));
   const parallel = new Map(servers.map((s) => [s.name, Array.from({ length: CLIENTS }, () => new Replica(s.url))]));
-  // Alternating which server goes first, so that neither always meets the machine warmer.
-  const inTurn = <T>(round: number, list: readonly T[]): readonly T[] => (round % 2 === 0 ? list : [...list].reverse());
 
   const limits = { serial: [] as DiskLimit[], writers4: [] as DiskLimit[], writers16: [] as DiskLimit[] };
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const s of inTurn(round, servers)) {
-      const { rate, latencies } = await repeat(SEQUENTIAL_PER_ROUND, () => sequential.get(s.name)!.add());
-      at(s).sequentialRates.push(rate);
-      at(s).sequentialLatencies.push(...latencies);
-    }
-    for (const s of inTurn(round, servers)) {
-      const started = performance.now();
-      await Promise.all(parallel.get(s.name)!.map(async (replica) => {
-        for (let i = 0; i < PARALLEL_PER_ROUND; i++) await replica.add();
-      }));
-      at(s).parallelRates.push((CLIENTS * PARALLEL_PER_ROUND) / ((performance.now() - started) / 1000));
-    }
-    // The disk's limits in the same rounds, in the servers' temp directory, so that a "% of the
-    // limit" compares figures measured within seconds of each other.
-    const disk = path.join(root, 'disk-limit', String(round));
-    limits.serial.push(await diskLimit(path.join(disk, 'serial'), 1, DISK_SERIAL_PER_ROUND, 4));
-    limits.writers4.push(await diskLimit(path.join(disk, 'w4'), CLIENTS, PARALLEL_PER_ROUND / 2, 4));
-    limits.writers16.push(await diskLimit(path.join(disk, 'w16'), CLIENTS, PARALLEL_PER_ROUND / 2, 16));
-  }
-  for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
-
-  // The bare handler walks in the same rotation, so that it meets the same noise as the servers.
-  const bareReplica = new Replica(bare.url);
   const bareWalk = { rates: [] as number[], latencies: [] as number[] };
-  for (let round = 0; round < ROUNDS - 1; round++) {
-    for (const s of inTurn(round, [...servers, bare])) {
-      if (s === bare) {
-        const { rate, latencies } = await repeat(ROUNDS * SEQUENTIAL_PER_ROUND, () => bareReplica.get(NIL));
-        bareWalk.rates.push(rate);
-        bareWalk.latencies.push(...latencies);
-        continue;
-      }
-      const replica = sequential.get(s.name)!;
-      const parents = [NIL, ...replica.versions.slice(0, -1)];
-      let i = 0;
-      const { rate, latencies } = await repeat(parents.length, () => replica.get(parents[i++] as string));
-      at(s).walkRates.push(rate);
-      at(s).walkLatencies.push(...latencies);
-    }
-  }
-
-  // (d): a client with 100 versions and one with 5,000, then adds on each, interleaved.
   const histories = new Map<string, [Replica, Replica]>();
-  for (const s of servers) {
-    const short = new Replica(s.url);
-    const long = new Replica(s.url);
-    for (let i = 0; i < 100; i++) await short.add();
-    for (let i = 0; i < LONG_HISTORY; i++) await long.add();
-    histories.set(s.name, [short, long]);
-  }
-  for (let i = 0; i < HISTORY_SAMPLES; i++) {
-    for (const s of inTurn(i, servers)) {
-      const [short, long] = histories.get(s.name)!;
-      at(s).shortHistory.push(await short.add());
-      at(s).longHistory.push(await long.add());
+  const bareReplica = new Replica(bare.url);
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const s of inTurn(round, servers)) {
+        const { rate, latencies } = await repeat(SEQUENTIAL_PER_ROUND, () => sequential.get(s.name)!.add());
+        at(s).sequentialRates.push(rate);
+        at(s).sequentialLatencies.push(...latencies);
+      }
+      for (const s of inTurn(round, servers)) at(s).parallelRates.push((await addInParallel(parallel.get(s.name)!, PARALLEL_PER_ROUND)).rate);
+      // The disk's limits in the same rounds, in the servers' temp directory, so that a "% of the
+      // limit" compares figures measured within seconds of each other.
+      const disk = path.join(root, 'disk-limit', String(round));
+      limits.serial.push(await diskLimit(path.join(disk, 'serial'), 1, DISK_SERIAL_PER_ROUND, 4));
+      limits.writers4.push(await diskLimit(path.join(disk, 'w4'), CLIENTS, PARALLEL_PER_ROUND / 2, 4));
+      limits.writers16.push(await diskLimit(path.join(disk, 'w16'), CLIENTS, PARALLEL_PER_ROUND / 2, 16));
     }
-  }
+    for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
 
-  for (const replica of [...sequential.values(), ...[...parallel.values()].flat(), ...[...histories.values()].flat(), bareReplica]) await replica.close();
-  for (const s of [...servers, bare]) await stop(s);
+    // The bare handler walks in the same rotation, so that it meets the same noise as the servers.
+    for (let round = 0; round < ROUNDS - 1; round++) {
+      for (const s of inTurn(round, [...servers, bare])) {
+        if (s === bare) {
+          const { rate, latencies } = await repeat(ROUNDS * SEQUENTIAL_PER_ROUND, () => bareReplica.get(NIL));
+          bareWalk.rates.push(rate);
+          bareWalk.latencies.push(...latencies);
+          continue;
+        }
+        const replica = sequential.get(s.name)!;
+        const parents = [NIL, ...replica.versions.slice(0, -1)];
+        let i = 0;
+        const { rate, latencies } = await repeat(parents.length, () => replica.get(parents[i++] as string));
+        at(s).walkRates.push(rate);
+        at(s).walkLatencies.push(...latencies);
+      }
+    }
+
+    // (d): a client with 100 versions and one with 5,000, then adds on each, interleaved.
+    for (const s of servers) {
+      const short = new Replica(s.url);
+      const long = new Replica(s.url);
+      histories.set(s.name, [short, long]);
+      for (let i = 0; i < 100; i++) await short.add();
+      for (let i = 0; i < LONG_HISTORY; i++) await long.add();
+    }
+    for (let i = 0; i < HISTORY_SAMPLES; i++) {
+      for (const s of inTurn(i, servers)) {
+        const [short, long] = histories.get(s.name)!;
+        at(s).shortHistory.push(await short.add());
+        at(s).longHistory.push(await long.add());
+      }
+    }
+  } finally {
+    for (const replica of [...sequential.values(), ...[...parallel.values()].flat(), ...[...histories.values()].flat(), bareReplica]) await replica.close();
+    for (const s of [...servers, bare]) await stop(s);
+    if (!('skipped' in database)) await database.drop();
+  }
 
   const serial = { rate: median(limits.serial.map((l) => l.rate)), p50: median(limits.serial.map((l) => l.p50)) };
   const writers4 = { rate: median(limits.writers4.map((l) => l.rate)) };
   const writers16 = { rate: median(limits.writers16.map((l) => l.rate)) };
   await rm(root, { recursive: true, force: true });
 
-  const t = at(servers[0] as Server);
-  const r = at(servers[1] as Server);
-  const both = (pick: (f: Figures) => number, show: (v: number) => string) => {
-    const [a, b] = [pick(t), pick(r)];
-    return [`${show(a)} vs ${show(b)}`, fmt.ratio(a / b)] as const;
-  };
+  const t = figures.get('tcsync') as Figures;
+  const r = figures.get('reference') as Figures;
+  const both = (pick: (f: Figures) => number, show: (v: number) => string) => versus(t, r, pick, show);
   const [aValue, aRatio] = both((f) => median(f.sequentialRates), fmt.perSec);
   const [bValue, bRatio] = both((f) => median(f.parallelRates), fmt.perSec);
   const [cValue, cRatio] = both((f) => median(f.walkRates), fmt.perSec);
-  const growth = (f: Figures) => median(f.longHistory) / median(f.shortHistory);
   return {
     title: 'tcsync vs the SQLite reference server (tcsync figure vs reference figure, ratio tcsync / reference)',
     rows: [
@@ -241,6 +164,33 @@ export async function bench(): Promise<BenchSection> {
       ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory; median of the rounds of (a) and (b)'],
       ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
       ["bare node:http handler, sequential GET (in (c)'s rotation)", `${fmt.perSec(median(bareWalk.rates))}, p50 ${fmt.ms(median(bareWalk.latencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(bareWalk.latencies, 99))}`],
+      ...postgresRows(figures.get(POSTGRES), r, 'skipped' in database ? database.skipped : ''),
     ],
   };
+}
+
+/** `a vs b` shown, and the ratio a / b. */
+function versus(a: Figures, b: Figures, pick: (f: Figures) => number, show: (v: number) => string): readonly [string, string] {
+  return [`${show(pick(a))} vs ${show(pick(b))}`, fmt.ratio(pick(a) / pick(b))];
+}
+
+const growth = (f: Figures) => median(f.longHistory) / median(f.shortHistory);
+
+/**
+ * tcsync on PostgreSQL (`serve --connection`, its default pool of 10 connections) against the
+ * same reference figures, measured in the same rounds: rows of their own, so that the rows above
+ * keep comparing the file storage.
+ */
+function postgresRows(p: Figures | undefined, r: Figures, skipped: string): Array<readonly [string, string, string]> {
+  if (p === undefined) return [['PostgreSQL rows (tcsync serve --connection)', 'skipped', skipped]];
+  const [aValue, aRatio] = versus(p, r, (f) => median(f.sequentialRates), fmt.perSec);
+  const [bValue, bRatio] = versus(p, r, (f) => median(f.parallelRates), fmt.perSec);
+  const [cValue, cRatio] = versus(p, r, (f) => median(f.walkRates), fmt.perSec);
+  return [
+    ['PostgreSQL (a) one client, sequential add-version, 1 KiB', aValue, `${aRatio}; p50 ${fmt.ms(median(p.sequentialLatencies))} vs ${fmt.ms(median(r.sequentialLatencies))}`],
+    ['PostgreSQL (b) 16 clients, 16 in flight', bValue, `${bRatio} (target >= 1.00x); the 16 share serve's pool of 10 connections`],
+    ["PostgreSQL (c) get-child-version walk of (a)'s versions", cValue, `${cRatio}; p50 ${fmt.ms(median(p.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))}`],
+    ['PostgreSQL (d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(p))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(p.shortHistory))} vs ${fmt.ms(median(r.shortHistory))}`],
+    ['PostgreSQL RSS idle / after (b)', `${p.rssIdle.toFixed(0)} / ${p.rssAfterParallel.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} / ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(p.rssIdle / r.rssIdle)} / ${fmt.ratio(p.rssAfterParallel / r.rssAfterParallel)}`],
+  ];
 }

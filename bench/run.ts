@@ -12,6 +12,7 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['http', () => import('./http-bench.js')],
   ['graphql', () => import('./graphql-bench.js')],
   ['compare', () => import('./compare-bench.js')],
+  ['scaleout', () => import('./scale-out-bench.js')],
 ];
 
 const only = process.argv.slice(2);

@@ -1,0 +1,119 @@
+/**
+ * Servers run as processes of their own for the benchmarks that compare them (compare-bench,
+ * scale-out-bench), and the replica that drives one: what `tcsync serve` meets from a
+ * TaskChampion client, a client id with one keep-alive connection adding on top of its latest.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { LoadClient } from './load-client.js';
+
+export const REPO = fileURLToPath(new URL('..', import.meta.url));
+export const NIL = '00000000-0000-0000-0000-000000000000';
+const HISTORY_SEGMENT = 'application/vnd.taskchampion.history-segment';
+const SEGMENT = Buffer.alloc(1024, 42);
+
+/**
+ * TCSYNC_BENCH_SCALE (default 1) multiplies the request counts of the process benchmarks, for a
+ * quick look on a shared machine (0.1: a tenth); the figures in README are from scale 1.
+ */
+const SCALE = Number(process.env.TCSYNC_BENCH_SCALE ?? 1);
+
+export function scaled(count: number): number {
+  return Math.max(1, Math.round(count * (Number.isFinite(SCALE) && SCALE > 0 ? SCALE : 1)));
+}
+
+export interface Server {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly url: string;
+}
+
+/** Spawns `node ARGS` in the repository and waits for its `listening on URL` line. */
+export function start(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve({ name, child, url: match[1] as string });
+    });
+  });
+}
+
+/** `tcsync serve` as installed (dist/bin.cjs), logging every request at info as serve does. */
+export function startTcsync(name: string, storage: readonly ['--data-dir' | '--connection', string]): Promise<Server> {
+  return start(name, ['dist/bin.cjs', 'serve', ...storage, '--listen', '127.0.0.1:0', '--log-level', 'info']);
+}
+
+export async function stop(server: Server): Promise<void> {
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+export function rssMiB(server: Server): number {
+  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** One replica: its own client id and keep-alive connection, adding on top of its latest. */
+export class Replica {
+  readonly id = crypto.randomUUID();
+  readonly versions: string[] = [];
+  readonly #connection: LoadClient;
+
+  constructor(url: string) {
+    this.#connection = new LoadClient(url);
+  }
+
+  async add(): Promise<number> {
+    const started = performance.now();
+    const answer = await this.#connection.request('POST', `/v1/client/add-version/${this.versions.at(-1) ?? NIL}`, {
+      'Content-Type': HISTORY_SEGMENT,
+      'X-Client-Id': this.id,
+    }, SEGMENT);
+    if (answer.status !== 200) throw new Error(`add-version answered ${answer.status}`);
+    this.versions.push(answer.headers['x-version-id'] as string);
+    return performance.now() - started;
+  }
+
+  async get(parent: string): Promise<number> {
+    const started = performance.now();
+    const answer = await this.#connection.request('GET', `/v1/client/get-child-version/${parent}`, { 'X-Client-Id': this.id });
+    if (answer.status !== 200) throw new Error(`get-child-version answered ${answer.status}`);
+    return performance.now() - started;
+  }
+
+  close(): Promise<void> {
+    return this.#connection.close();
+  }
+}
+
+/** Runs `step` `times` in sequence: its rate per second and each step's latency. */
+export async function repeat(times: number, step: () => Promise<number>): Promise<{ rate: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < times; i++) latencies.push(await step());
+  return { rate: times / ((performance.now() - started) / 1000), latencies };
+}
+
+/** Each replica adds `each` versions in sequence, all replicas at once: commits per second, each add's latency. */
+export async function addInParallel(replicas: readonly Replica[], each: number): Promise<{ rate: number; latencies: number[] }> {
+  const started = performance.now();
+  const latencies = await Promise.all(replicas.map(async (replica) => {
+    const own: number[] = [];
+    for (let i = 0; i < each; i++) own.push(await replica.add());
+    return own;
+  }));
+  return { rate: (replicas.length * each) / ((performance.now() - started) / 1000), latencies: latencies.flat() };
+}
+
+/** `list` in round `round`'s order: reversed every other round, so that none always meets the machine warmer. */
+export function inTurn<T>(round: number, list: readonly T[]): readonly T[] {
+  return round % 2 === 0 ? list : [...list].reverse();
+}
