@@ -1,21 +1,66 @@
 /**
- * The floor of a request path on this machine: a bare node:http server answering every request
- * as get-child-version does (200, the protocol's headers, a 1 KiB body from memory) with no
- * storage, routing, logging or metrics. Prints `listening on http://HOST:PORT`.
+ * The floors of a request path on this machine: a bare node:http server with no routing,
+ * validation, logging or metrics. A GET is answered as get-child-version does (200, the
+ * protocol's headers, a 1 KiB body from memory, no storage). A POST commits its body as tcsync's
+ * file storage commits a version, with the same calls in the same order: create the version file
+ * in the client's own directory (on the threadpool), write it, fsync it, link it under its
+ * parent's name, fsync the directory. So (a) and (b) can be read against "node:http plus the
+ * commit and nothing else" measured in the same rounds.
+ * Usage: node bare-server.js DIR; prints `listening on http://HOST:PORT`.
  */
+import { closeSync, fstatSync, fsync, linkSync, mkdirSync, open, openSync, writevSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
 
+const fsyncFd = promisify(fsync);
+const openFd = promisify(open);
+const dir = process.argv[2] ?? '.';
 const body = Buffer.alloc(1024, 42);
+const NIL = '00000000-0000-0000-0000-000000000000';
+const headers = {
+  'Content-Type': 'application/vnd.taskchampion.history-segment',
+  'Cache-Control': 'no-store, max-age=0',
+};
+
+async function commit(clientDir: string, parent: string, segment: Buffer): Promise<string> {
+  mkdirSync(clientDir, { recursive: true });
+  const versionId = crypto.randomUUID();
+  const file = path.join(clientDir, `${versionId}.version`);
+  const fd = await openFd(file, 'wx');
+  writevSync(fd, [Buffer.from(`{"versionId":"${versionId}","parentVersionId":"${parent}"}\n`), segment]);
+  await fsyncFd(fd);
+  fstatSync(fd);
+  closeSync(fd);
+  linkSync(file, path.join(clientDir, `${parent}.child`));
+  const dirFd = openSync(clientDir, 'r');
+  await fsyncFd(dirFd);
+  closeSync(dirFd);
+  return versionId;
+}
+
 const server = http.createServer((req, res) => {
-  req.resume();
-  res.writeHead(200, {
-    'Content-Type': 'application/vnd.taskchampion.history-segment',
-    'Content-Length': body.length,
-    'Cache-Control': 'no-store, max-age=0',
-    'X-Version-Id': '00000000-0000-4000-8000-000000000001',
-    'X-Parent-Version-Id': '00000000-0000-0000-0000-000000000000',
+  if (req.method !== 'POST') {
+    req.resume();
+    res.writeHead(200, { ...headers, 'Content-Length': body.length, 'X-Version-Id': '00000000-0000-4000-8000-000000000001', 'X-Parent-Version-Id': NIL });
+    res.end(body);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    const parent = path.basename(req.url ?? NIL);
+    commit(path.join(dir, String(req.headers['x-client-id'])), parent, Buffer.concat(chunks)).then(
+      (versionId) => {
+        res.writeHead(200, { 'Cache-Control': 'no-store, max-age=0', 'X-Version-Id': versionId, 'X-Parent-Version-Id': parent, 'Content-Length': 0 });
+        res.end();
+      },
+      (err: Error) => {
+        res.writeHead(500, { 'Content-Length': Buffer.byteLength(err.message) });
+        res.end(err.message);
+      },
+    );
   });
-  res.end(body);
 });
 server.listen(0, '127.0.0.1', () => {
   const address = server.address() as { port: number };

@@ -5,8 +5,9 @@
  * client and interleaved round by round so that noise on this shared machine falls on both.
  * Scenarios: (a) one client adding 1 KiB versions in sequence, (b) 16 clients with 16 requests
  * in flight, (c) a get-child-version walk of (a)'s versions, (d) add-version p50 at a history of
- * 100 and of 5,000. Beside them: the disk's rename-commit limit and a bare node:http handler,
- * the floors the figures are read against, and both servers' RSS. With a PostgreSQL server
+ * 100 and of 5,000. Beside them, the floors the figures are read against: the disk's
+ * rename-commit limit, and a bare node:http handler (bare-server.ts) running (a) to (c) with
+ * tcsync's commit and nothing else; and both servers' RSS. With a PostgreSQL server
  * (bench-postgres.ts) a third process, tcsync serving an empty database of its own, runs
  * (a) to (d) in the same rounds, in rows of its own against the same reference figures.
  */
@@ -71,28 +72,28 @@ export async function bench(): Promise<BenchSection> {
     await start('reference', [REFERENCE, 'serve', '--data-dir', path.join(root, 'reference'), '--listen', '127.0.0.1:0']),
     ...('skipped' in database ? [] : [await startTcsync(POSTGRES, ['--connection', database.uri])]),
   ];
-  const bare = await start('bare node:http', [fileURLToPath(new URL('./bare-server.js', import.meta.url))]);
+  const bare = await start('bare node:http', [fileURLToPath(new URL('./bare-server.js', import.meta.url)), path.join(root, 'bare')]);
+  // The bare handler runs (a) to (c) in the same rotation as the servers, so that it meets the same noise.
+  const measured = [...servers, bare];
   await new Promise((resolve) => setTimeout(resolve, 500));
-  const figures = new Map<string, Figures>(servers.map((s) => [s.name, {
+  const figures = new Map<string, Figures>(measured.map((s) => [s.name, {
     sequentialRates: [], sequentialLatencies: [], parallelRates: [], walkRates: [], walkLatencies: [],
     shortHistory: [], longHistory: [], rssIdle: rssMiB(s), rssAfterParallel: NaN,
   }]));
   const at = (s: Server) => figures.get(s.name) as Figures;
-  const sequential = new Map(servers.map((s) => [s.name, new Replica(s.url)]));
-  const parallel = new Map(servers.map((s) => [s.name, Array.from({ length: CLIENTS }, () => new Replica(s.url))]));
+  const sequential = new Map(measured.map((s) => [s.name, new Replica(s.url)]));
+  const parallel = new Map(measured.map((s) => [s.name, Array.from({ length: CLIENTS }, () => new Replica(s.url))]));
 
   const limits = { serial: [] as DiskLimit[], writers4: [] as DiskLimit[], writers16: [] as DiskLimit[] };
-  const bareWalk = { rates: [] as number[], latencies: [] as number[] };
   const histories = new Map<string, [Replica, Replica]>();
-  const bareReplica = new Replica(bare.url);
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const s of inTurn(round, servers)) {
+      for (const s of inTurn(round, measured)) {
         const { rate, latencies } = await repeat(SEQUENTIAL_PER_ROUND, () => sequential.get(s.name)!.add());
         at(s).sequentialRates.push(rate);
         at(s).sequentialLatencies.push(...latencies);
       }
-      for (const s of inTurn(round, servers)) at(s).parallelRates.push((await addInParallel(parallel.get(s.name)!, PARALLEL_PER_ROUND)).rate);
+      for (const s of inTurn(round, measured)) at(s).parallelRates.push((await addInParallel(parallel.get(s.name)!, PARALLEL_PER_ROUND)).rate);
       // The disk's limits in the same rounds, in the servers' temp directory, so that a "% of the
       // limit" compares figures measured within seconds of each other.
       const disk = path.join(root, 'disk-limit', String(round));
@@ -102,15 +103,8 @@ export async function bench(): Promise<BenchSection> {
     }
     for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
 
-    // The bare handler walks in the same rotation, so that it meets the same noise as the servers.
     for (let round = 0; round < ROUNDS - 1; round++) {
-      for (const s of inTurn(round, [...servers, bare])) {
-        if (s === bare) {
-          const { rate, latencies } = await repeat(ROUNDS * SEQUENTIAL_PER_ROUND, () => bareReplica.get(NIL));
-          bareWalk.rates.push(rate);
-          bareWalk.latencies.push(...latencies);
-          continue;
-        }
+      for (const s of inTurn(round, measured)) {
         const replica = sequential.get(s.name)!;
         const parents = [NIL, ...replica.versions.slice(0, -1)];
         let i = 0;
@@ -136,8 +130,8 @@ export async function bench(): Promise<BenchSection> {
       }
     }
   } finally {
-    for (const replica of [...sequential.values(), ...[...parallel.values()].flat(), ...[...histories.values()].flat(), bareReplica]) await replica.close();
-    for (const s of [...servers, bare]) await stop(s);
+    for (const replica of [...sequential.values(), ...[...parallel.values()].flat(), ...[...histories.values()].flat()]) await replica.close();
+    for (const s of measured) await stop(s);
     if (!('skipped' in database)) await database.drop();
   }
 
@@ -148,6 +142,8 @@ export async function bench(): Promise<BenchSection> {
 
   const t = figures.get('tcsync') as Figures;
   const r = figures.get('reference') as Figures;
+  const b = figures.get(bare.name) as Figures;
+  const ofBare = (pick: (f: Figures) => number) => fmt.pct(pick(t) / pick(b));
   const both = (pick: (f: Figures) => number, show: (v: number) => string) => versus(t, r, pick, show);
   const [aValue, aRatio] = both((f) => median(f.sequentialRates), fmt.perSec);
   const [bValue, bRatio] = both((f) => median(f.parallelRates), fmt.perSec);
@@ -155,15 +151,16 @@ export async function bench(): Promise<BenchSection> {
   return {
     title: 'tcsync vs the SQLite reference server (tcsync figure vs reference figure, ratio tcsync / reference)',
     rows: [
-      ['(a) one client, sequential add-version, 1 KiB', aValue, `${aRatio}; p50 ${fmt.ms(median(t.sequentialLatencies))} vs ${fmt.ms(median(r.sequentialLatencies))}; tcsync = ${fmt.pct(median(t.sequentialRates) / serial.rate)} of the serial rename-commit limit (target >= 0.7x and >= 80%)`],
-      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync's threadpool ${process.env.UV_THREADPOOL_SIZE ?? "16 (bin.cjs's default)"}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%)`],
-      ['(c) get-child-version walk of (a)\'s versions', cValue, `${cRatio}; p50 ${fmt.ms(median(t.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))} (target >= 1.2x)`],
+      ['(a) one client, sequential add-version, 1 KiB', aValue, `${aRatio}; p50 ${fmt.ms(median(t.sequentialLatencies))} vs ${fmt.ms(median(r.sequentialLatencies))}; tcsync = ${fmt.pct(median(t.sequentialRates) / serial.rate)} of the serial rename-commit limit (target >= 0.7x and >= 80%), ${ofBare((f) => median(f.sequentialRates))} of the bare handler's commit`],
+      ['(b) 16 clients, 16 in flight', bValue, `${bRatio}; tcsync's threadpool ${process.env.UV_THREADPOOL_SIZE ?? "16 (bin.cjs's default)"}; tcsync = ${fmt.pct(median(t.parallelRates) / Math.max(writers4.rate, writers16.rate))} of the 16-writer rename-commit limit (target >= 1.2x and >= 75%), ${ofBare((f) => median(f.parallelRates))} of the bare handler's commit`],
+      ['(c) get-child-version walk of (a)\'s versions', cValue, `${cRatio}; p50 ${fmt.ms(median(t.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))} (target >= 1.2x); ${ofBare((f) => median(f.walkRates))} of the bare handler`],
       ['(d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(t))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(t.shortHistory))} vs ${fmt.ms(median(r.shortHistory))} (target <= 1.2x)`],
       ['RSS idle', `${t.rssIdle.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} MiB`, fmt.ratio(t.rssIdle / r.rssIdle)],
       ['RSS after (b)', `${t.rssAfterParallel.toFixed(0)} MiB vs ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(t.rssAfterParallel / r.rssAfterParallel)} (target <= 1.5x)`],
       ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory; median of the rounds of (a) and (b)'],
       ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
-      ["bare node:http handler, sequential GET (in (c)'s rotation)", `${fmt.perSec(median(bareWalk.rates))}, p50 ${fmt.ms(median(bareWalk.latencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(bareWalk.latencies, 99))}`],
+      ["bare node:http handler doing tcsync's commit: (a), (b)", `${fmt.perSec(median(b.sequentialRates))}, p50 ${fmt.ms(median(b.sequentialLatencies))}; ${fmt.perSec(median(b.parallelRates))}`, 'the floor of a commit over HTTP: create, write, fsync, link, fsync the directory, and nothing else; in the rounds of (a) and (b)'],
+      ["bare node:http handler, (c)'s walk from memory", `${fmt.perSec(median(b.walkRates))}, p50 ${fmt.ms(median(b.walkLatencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(b.walkLatencies, 99))}`],
       ...postgresRows(figures.get(POSTGRES), r, 'skipped' in database ? database.skipped : ''),
     ],
   };
