@@ -184,40 +184,59 @@ export interface FileRead {
 
 /** The file's bytes and link count, or null when it does not exist (synchronous when small). */
 export async function readFileStatOrNull(file: string): Promise<FileRead | null> {
-  let fd: number;
+  const fd = openOrNull(file);
+  if (fd === null) return null;
   try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
-    throw err;
-  }
-  try {
-    const { size, nlink } = fstatSync(fd);
-    if (size > SYNC_IO_MAX) return { bytes: await readFd(fd), nlink };
-    const bytes = Buffer.allocUnsafe(size);
-    let at = 0;
-    // A file that grows or shrinks meanwhile is read as far as it goes; its checks tell the rest.
-    for (let n = -1; at < size && n !== 0; at += n) n = readSync(fd, bytes, at, size - at, at);
-    return { bytes: at === size ? bytes : bytes.subarray(0, at), nlink };
+    const { nlink } = fstatSync(fd);
+    return { bytes: await readOpenFile(fd), nlink };
   } finally {
     closeSync(fd);
   }
 }
 
+/**
+ * Where a small file is read whole in one call, so that a version (about a kilobyte) costs an
+ * open, one read and a close, without a stat for its size. Only synchronous code uses it, and
+ * what it holds is copied out before anything else can run.
+ */
+const smallRead = Buffer.allocUnsafe(64 * 1024);
+
 /** The file's bytes, or null when it does not exist. */
 export async function readFileOrNull(file: string): Promise<Buffer | null> {
-  return (await readFileStatOrNull(file))?.bytes ?? null;
+  const fd = openOrNull(file);
+  if (fd === null) return null;
+  try {
+    // A regular file's read comes back short only at its end.
+    const n = readSync(fd, smallRead, 0, smallRead.length, 0);
+    return n < smallRead.length ? Buffer.from(smallRead.subarray(0, n)) : await readOpenFile(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
-/** Up to `length` bytes from the start of the file, or null when it does not exist. */
-export function readHeadOrNull(file: string, length: number): Buffer | null {
-  let fd: number;
+function openOrNull(file: string): number | null {
   try {
-    fd = openSync(file, 'r');
+    return openSync(file, 'r');
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;
   }
+}
+
+async function readOpenFile(fd: number): Promise<Buffer> {
+  const { size } = fstatSync(fd);
+  if (size > SYNC_IO_MAX) return readFd(fd);
+  const bytes = Buffer.allocUnsafe(size);
+  let at = 0;
+  // A file that grows or shrinks meanwhile is read as far as it goes; its checks tell the rest.
+  for (let n = -1; at < size && n !== 0; at += n) n = readSync(fd, bytes, at, size - at, at);
+  return at === size ? bytes : bytes.subarray(0, at);
+}
+
+/** Up to `length` bytes from the start of the file, or null when it does not exist. */
+export function readHeadOrNull(file: string, length: number): Buffer | null {
+  const fd = openOrNull(file);
+  if (fd === null) return null;
   try {
     const head = Buffer.allocUnsafe(length);
     return head.subarray(0, readSync(fd, head, 0, length, 0));
@@ -229,7 +248,8 @@ export function readHeadOrNull(file: string, length: number): Buffer | null {
 /** The file's stats (with nanosecond times), or null when it does not exist. */
 export async function statOrNull(file: string): Promise<BigIntStats | null> {
   try {
-    return statSync(file, { bigint: true });
+    // Without an Error built for the common miss (a tombstone that is not there).
+    return statSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return null;
     throw err;
