@@ -41,6 +41,13 @@ export abstract class StagedTxn implements StorageTxn {
   protected abstract persist(changes: TxnChanges): Promise<void>;
   /** Releases the client's lock. Must not throw. */
   protected abstract release(): Promise<void>;
+  /**
+   * True when persist itself fails with VERSION_EXISTS (leaving nothing) for a version whose id
+   * is already stored, so that addVersion need not load it first; the error then comes at commit.
+   */
+  protected get persistRejectsStoredVersions(): boolean {
+    return false;
+  }
 
   async getClient(): Promise<Client | null> {
     return this.#current();
@@ -81,7 +88,7 @@ export abstract class StagedTxn implements StorageTxn {
     if (client.latestVersionId !== NIL_VERSION_ID && parentVersionId !== client.latestVersionId) {
       throw new TcsyncError('WRONG_PARENT', `parent ${parentVersionId} is not the latest version ${client.latestVersionId}`);
     }
-    if ((await this.getVersion(versionId)) !== null) {
+    if (this.#byId.has(versionId) || (!this.persistRejectsStoredVersions && (await this.loadVersion(versionId)) !== null)) {
       throw new TcsyncError('VERSION_EXISTS', `version ${versionId} already exists`);
     }
     const version: Version = {

@@ -67,13 +67,34 @@ export interface PoolStats {
 /** A parameterised query on one connection; its failures are TcsyncErrors (see pg-errors.ts). */
 export type Query = <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
 
+/** One statement and its values, for {@link Session.begin}. */
+export interface Statement {
+  readonly text: string;
+  readonly values?: unknown[];
+}
+
+/** The names of the statements sent as named prepared statements, by their text. */
+const PREPARED = new Map<string, string>();
+
+/**
+ * Marks `text` as a statement that every connection parses and plans once, at its first use,
+ * and then only binds and runs (node-postgres's named statements): for the statements of the
+ * transactions that serving sends over and over. Returns `text`, for a constant's definition.
+ * Only for fixed texts; a statement whose text varies with its values would leave one prepared
+ * statement per variant on every connection.
+ */
+export function prepared(text: string): string {
+  if (!PREPARED.has(text)) PREPARED.set(text, `tcsync_${PREPARED.size + 1}`);
+  return text;
+}
+
 /**
  * Takes the lock of the client $1 (its id). Advisory locks are per database, so the key is a
  * 64-bit hash of the schema the tables live in and the id: two tcsyncs on two schemas of one
  * database (a migration between them) never wait for each other, and a hash collision would
  * only make two clients wait for each other, never mix their data.
  */
-const LOCK_CLIENT = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))";
+const LOCK_CLIENT = prepared("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))");
 
 export class Database {
   readonly #pool: pg.Pool;
@@ -91,7 +112,14 @@ export class Database {
       // Idle connections to a vanished host are noticed by TCP too, instead of at their next use.
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
+      // A connection costs ~12 ms of CPU to open (a backend started, SCRAM on both sides) and then
+      // prepares its statements again; node-postgres's default of 10 s idle closes and reopens
+      // the pool of a server whose load merely pauses. Idle connections hold no lock.
+      idleTimeoutMillis: 120_000,
       application_name: 'tcsync',
+      // Statements that a transaction sends together (BEGIN, the lock and the first read; the
+      // last write and COMMIT) go out at once and cost one round trip (Session.begin, queryAndCommit).
+      pipeline: true,
     };
     this.#pool = new pg.Pool(this.#config);
     this.#retries = options.retries ?? 5;
@@ -116,25 +144,26 @@ export class Database {
   /**
    * A connection in a transaction that holds the lock of `client` (none when null), for a caller
    * that runs its queries, commits with {@link Session.run} and always calls {@link Session.end}.
+   * `first`, when given, is run right after the lock is taken, in the same round trip; its
+   * result comes with the session.
    */
-  async open(client: ClientId | null, what: string): Promise<Session> {
+  async open(client: ClientId | null, what: string, first?: Statement): Promise<{ session: Session; first: pg.QueryResult | undefined }> {
     const conn = await this.#connect(what);
     const session = new Session(conn, client, this.#retries, {
       fail: (err) => this.#fail(err, what),
       answered: () => this.#setAvailable(true, 'the database answers again'),
     });
     try {
-      await session.begin();
+      return { session, first: await session.begin(first) };
     } catch (err) {
       await session.end();
       throw err;
     }
-    return session;
   }
 
   /** Runs `work` in a transaction of its own under the lock of `client` (none when null); see {@link Session.run}. */
   async transaction<T>(client: ClientId | null, what: string, work: (query: Query) => Promise<T>): Promise<T> {
-    const session = await this.open(client, what);
+    const { session } = await this.open(client, what);
     try {
       return await session.run(() => work(session.query));
     } finally {
@@ -222,47 +251,93 @@ export class Session {
     this.#watch = watch;
   }
 
-  readonly query: Query = async (text, values) => {
+  readonly query: Query = async (text, values) => (await this.#send([{ text, values }]))[0]!;
+
+  /**
+   * Runs one statement and COMMIT, sent together: the transaction ends with it, committed when
+   * the statement succeeded (the database answers a COMMIT after a failed statement with a
+   * rollback). For the last write of a {@link run}'s `work`, which then sends no COMMIT of its own.
+   */
+  readonly queryAndCommit: Query = async (text, values) => {
     try {
-      const result = await this.#conn.query(text, values);
-      this.#watch.answered();
-      return result;
-    } catch (err) {
-      const error = this.#watch.fail(err);
-      if (isConnectionLost(error)) this.#lost = error;
-      throw error;
+      return (await this.#send([{ text, values }, { text: 'COMMIT' }]))[0]!;
+    } finally {
+      this.#open = false;
     }
   };
 
-  /** BEGIN, then the client's lock (when given): it is held until COMMIT or ROLLBACK, or the connection's end. */
-  async begin(): Promise<void> {
-    await this.query('BEGIN');
+  /**
+   * BEGIN, then the client's lock (when given), then `first` (when given), in one round trip;
+   * the lock is held until COMMIT or ROLLBACK, or the connection's end. Returns `first`'s result.
+   */
+  async begin(first?: Statement): Promise<pg.QueryResult | undefined> {
+    const statements: Statement[] = [{ text: 'BEGIN' }];
+    // Statements of their own: in READ COMMITTED every statement after the lock's sees what the
+    // lock's previous holder committed, which a statement that took the lock and read at once
+    // would not. The database runs them one after the other even when they arrive together.
+    if (this.#client !== null) statements.push({ text: LOCK_CLIENT, values: [this.#client] });
+    if (first !== undefined) statements.push(first);
+    // Open from here on: should BEGIN succeed and the lock fail, end() must still roll back.
     this.#open = true;
-    // A statement of its own: in READ COMMITTED every later statement sees what the lock's
-    // previous holder committed, which a statement that took the lock and read at once would not.
-    if (this.#client !== null) await this.query(LOCK_CLIENT, [this.#client]);
+    const results = await this.#send(statements);
+    return first === undefined ? undefined : results.at(-1);
   }
 
   /**
-   * Runs `work` (the transaction's writes) and commits. When the database rolls the transaction
-   * back as a serialization failure or deadlock, begins again and runs `work` again, up to the
-   * retry budget: `work` must therefore re-check under the lock whatever it relies on. An error
-   * of `work`'s own (a source of imported data failing) is passed on as it is.
+   * Runs `work` (the transaction's writes) and commits, unless `work` committed with
+   * {@link queryAndCommit}. When the database rolls the transaction back as a serialization
+   * failure or deadlock, begins again and runs `work` again, up to the retry budget: `work` must
+   * therefore re-check under the lock whatever it relies on. An error of `work`'s own (a source
+   * of imported data failing) is passed on as it is.
    */
   async run<T>(work: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await work();
-        await this.query('COMMIT');
-        this.#open = false;
+        if (this.#open) {
+          await this.query('COMMIT');
+          this.#open = false;
+        }
         return result;
       } catch (err) {
         if (!isRetryable(err) || attempt >= this.#retries) throw err;
-        await this.query('ROLLBACK');
+        if (this.#open) await this.query('ROLLBACK');
         this.#open = false;
         await this.begin();
       }
     }
+  }
+
+  /**
+   * Sends `statements` at once (node-postgres's pipeline mode) and waits for all their answers;
+   * fails as the first of them that failed (the ones after it in a transaction fail only because
+   * it did).
+   */
+  async #send(statements: readonly Statement[]): Promise<pg.QueryResult[]> {
+    // Corked, their messages leave in one write (a system call each is most of a statement's cost).
+    const stream = (this.#conn as Partial<pg.Client>).connection?.stream;
+    stream?.cork();
+    let sent: Promise<pg.QueryResult>[];
+    try {
+      sent = statements.map(({ text, values }) => {
+        const name = PREPARED.get(text);
+        return this.#conn.query(name === undefined ? { text, values } : { name, text, values });
+      });
+    } finally {
+      stream?.uncork();
+    }
+    const settled = await Promise.allSettled(sent);
+    const results: pg.QueryResult[] = [];
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') {
+        const error = this.#watch.fail(outcome.reason);
+        if (isConnectionLost(error)) this.#lost = error;
+        throw error;
+      }
+      results.push(outcome.value);
+    }
+    this.#watch.answered();
+    return results;
   }
 
   /** Ends the transaction without committing (when still open) and gives the connection back. Never throws. */

@@ -17,7 +17,7 @@ import type { Storage, StorageTxn } from '../storage.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
 import { PostgresTxn } from './postgres-txn.js';
-import { addTombstone, clientExists, hasTombstone, readClient } from './queries.js';
+import { addTombstone, clientExists, clientOf, hasTombstone } from './queries.js';
 import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS } from './rows.js';
 import { ensureSchema, FULL_LAYOUT, inspectSchema, type SchemaLayout } from './schema.js';
 
@@ -64,7 +64,9 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   async txn(clientId: ClientId): Promise<StorageTxn> {
     const unlock = await this.#locks.acquire(clientId);
     try {
-      return new PostgresTxn(await this.#db.open(clientId, 'beginning a transaction'), clientId, unlock);
+      // Every transaction reads the client first: that read comes with BEGIN and the lock.
+      const { session, first } = await this.#db.open(clientId, 'beginning a transaction', { text: CLIENT_QUERY, values: [clientId] });
+      return new PostgresTxn(session, clientId, clientOf(first), unlock);
     } catch (err) {
       unlock();
       throw err;
@@ -107,9 +109,10 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
     if (!this.#layout.clients) return null;
     const unlock = await this.#locks.acquire(clientId);
     try {
-      const session = await this.#db.open(clientId, 'exporting a client');
+      const text = this.#layout.snapshotMillis ? CLIENT_QUERY : CLIENT_QUERY_WITHOUT_MILLIS;
+      const { session, first } = await this.#db.open(clientId, 'exporting a client', { text, values: [clientId] });
       try {
-        const client = await readClient(session.query, clientId, this.#layout.snapshotMillis ? CLIENT_QUERY : CLIENT_QUERY_WITHOUT_MILLIS);
+        const client = clientOf(first);
         return client === null ? null : await work(exportedClient(session.query, clientId, client));
       } finally {
         await session.end();

@@ -10,25 +10,36 @@
 import type { ClientId, VersionId } from '../../ids.js';
 import { StagedTxn, type TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
-import type { Session } from './database.js';
-import { hasTombstone, readClient, writeChanges } from './queries.js';
+import { prepared, type Session } from './database.js';
+import { hasTombstone, writeChanges } from './queries.js';
 import { bytesOf, VERSION_COLUMNS, versionFromRow, type VersionRow } from './rows.js';
+
+const SNAPSHOT_DATA = prepared('SELECT snapshot FROM clients WHERE client_id = $1 AND snapshot_version_id = $2');
+const VERSION_BY = {
+  version_id: prepared(`SELECT ${VERSION_COLUMNS} FROM versions WHERE client_id = $1 AND version_id = $2 LIMIT 1`),
+  parent_version_id: prepared(`SELECT ${VERSION_COLUMNS} FROM versions WHERE client_id = $1 AND parent_version_id = $2 LIMIT 1`),
+};
 
 export class PostgresTxn extends StagedTxn {
   readonly #session: Session;
   readonly #clientId: ClientId;
+  readonly #client: Client | null;
   readonly #unlock: () => void;
 
-  /** The transaction on a session that holds the client's lock; `unlock` releases this process's queue. */
-  constructor(session: Session, clientId: ClientId, unlock: () => void) {
+  /**
+   * The transaction on a session that holds the client's lock, where `client` was read after the
+   * lock was taken; `unlock` releases this process's queue.
+   */
+  constructor(session: Session, clientId: ClientId, client: Client | null, unlock: () => void) {
     super();
     this.#session = session;
     this.#clientId = clientId;
+    this.#client = client;
     this.#unlock = unlock;
   }
 
   protected async loadClient(): Promise<Client | null> {
-    return readClient(this.#session.query, this.#clientId);
+    return this.#client;
   }
 
   protected async isTombstoned(): Promise<boolean> {
@@ -44,11 +55,13 @@ export class PostgresTxn extends StagedTxn {
   }
 
   protected async loadSnapshotData(snapshot: Snapshot): Promise<Uint8Array | null> {
-    const { rows } = await this.#session.query<{ snapshot: Buffer | null }>(
-      'SELECT snapshot FROM clients WHERE client_id = $1 AND snapshot_version_id = $2',
-      [this.#clientId, snapshot.versionId],
-    );
+    const { rows } = await this.#session.query<{ snapshot: Buffer | null }>(SNAPSHOT_DATA, [this.#clientId, snapshot.versionId]);
     return bytesOf(rows[0]?.snapshot ?? null);
+  }
+
+  /** The versions' primary key refuses a stored id at commit (writeChanges makes it VERSION_EXISTS). */
+  protected override get persistRejectsStoredVersions(): boolean {
+    return true;
   }
 
   /**
@@ -58,7 +71,7 @@ export class PostgresTxn extends StagedTxn {
    * changes safe to send again when the database rolls the transaction back (Session.run).
    */
   protected async persist(changes: TxnChanges): Promise<void> {
-    await this.#session.run(() => writeChanges(this.#session.query, this.#clientId, changes));
+    await this.#session.run(() => writeChanges(this.#session.query, this.#clientId, changes, this.#session.queryAndCommit));
   }
 
   protected async release(): Promise<void> {
@@ -67,10 +80,7 @@ export class PostgresTxn extends StagedTxn {
   }
 
   async #version(column: 'version_id' | 'parent_version_id', id: VersionId): Promise<Version | null> {
-    const { rows } = await this.#session.query<VersionRow>(
-      `SELECT ${VERSION_COLUMNS} FROM versions WHERE client_id = $1 AND ${column} = $2 LIMIT 1`,
-      [this.#clientId, id],
-    );
+    const { rows } = await this.#session.query<VersionRow>(VERSION_BY[column], [this.#clientId, id]);
     return rows[0] === undefined ? null : versionFromRow(rows[0]);
   }
 }

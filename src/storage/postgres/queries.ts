@@ -2,21 +2,24 @@
  * The statements more than one kind of transaction sends (a StorageTxn's commit, an import, an
  * admin operation), each written once. All run on the caller's Query, in its transaction.
  */
+import pg from 'pg';
 import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId } from '../../ids.js';
 import type { TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
-import type { Query } from './database.js';
-import { CLIENT_QUERY, clientFromRow, snapshotColumns, type ClientRow } from './rows.js';
+import { prepared, type Query } from './database.js';
+import { clientFromRow, snapshotColumns, type ClientRow } from './rows.js';
 
 /** True when the client's row exists. */
 export async function clientExists(query: Query, clientId: ClientId): Promise<boolean> {
   return (await query('SELECT 1 FROM clients WHERE client_id = $1', [clientId])).rows.length > 0;
 }
 
+const HAS_TOMBSTONE = prepared('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1');
+
 /** True when the id carries a tombstone. */
 export async function hasTombstone(query: Query, clientId: ClientId): Promise<boolean> {
-  return (await query('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rows.length > 0;
+  return (await query(HAS_TOMBSTONE, [clientId])).rows.length > 0;
 }
 
 /** Leaves a tombstone on the id (none twice). */
@@ -24,44 +27,92 @@ export async function addTombstone(query: Query, clientId: ClientId): Promise<vo
   await query('INSERT INTO tcsync_tombstones (client_id) VALUES ($1) ON CONFLICT (client_id) DO NOTHING', [clientId]);
 }
 
-/** The client as committed, or null; `text` is CLIENT_QUERY or, without tcsync_snapshot_millis, its variant. */
-export async function readClient(query: Query, clientId: ClientId, text = CLIENT_QUERY): Promise<Client | null> {
-  const row = (await query<ClientRow>(text, [clientId])).rows[0];
+/** The client in the result of CLIENT_QUERY (or its variant without the milliseconds), or null. */
+export function clientOf(result: pg.QueryResult | undefined): Client | null {
+  const row = result?.rows[0] as ClientRow | undefined;
   return row === undefined ? null : clientFromRow(row);
 }
 
-/** Writes one transaction's staged changes, checking first that the client's latest version is still `before`'s. */
-export async function writeChanges(query: Query, clientId: ClientId, { before, after, versions, snapshotData }: TxnChanges): Promise<void> {
+const INSERT_CLIENT = prepared(
+  `INSERT INTO clients (client_id, latest_version_id, snapshot_version_id, versions_since_snapshot, snapshot_timestamp, snapshot)
+   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO NOTHING`,
+);
+
+/** $7: the latest version `before` read, $8: the nil version (an upstream row may hold NULL). */
+const UPDATE_CLIENT = prepared(
+  `UPDATE clients SET latest_version_id = $2, snapshot_version_id = $3, versions_since_snapshot = $4,
+     snapshot_timestamp = $5, snapshot = COALESCE($6::bytea, snapshot)
+   WHERE client_id = $1 AND COALESCE(latest_version_id, $8) = $7`,
+);
+
+/**
+ * The commit of one add-version in one statement: the client row as UPDATE_CLIENT writes it
+ * (without snapshot bytes; $6 the latest version read, $7 nil), and the version ($8, parent $9,
+ * segment $10) only when that row was written, so that no row inserted means the re-check failed.
+ */
+const ADD_VERSION = prepared(
+  `WITH client AS (
+     UPDATE clients SET latest_version_id = $2, snapshot_version_id = $3, versions_since_snapshot = $4, snapshot_timestamp = $5
+     WHERE client_id = $1 AND COALESCE(latest_version_id, $7::uuid) = $6::uuid
+     RETURNING client_id)
+   INSERT INTO versions (client_id, version_id, parent_version_id, history_segment)
+   SELECT client_id, $8::uuid, $9::uuid, $10::bytea FROM client`,
+);
+
+/**
+ * Writes one transaction's staged changes, checking first that the client's latest version is
+ * still `before`'s. A version id already stored fails as VERSION_EXISTS, leaving nothing (the
+ * caller's transaction is then aborted). `last`, when given, runs the last statement and commits
+ * with it (Session.queryAndCommit); a single add-version is then all in one round trip.
+ */
+export async function writeChanges(query: Query, clientId: ClientId, changes: TxnChanges, last?: Query): Promise<void> {
+  try {
+    await writeStaged(query, clientId, changes, last);
+  } catch (err) {
+    throw storedVersion(err) ? new TcsyncError('VERSION_EXISTS', 'a version with this id already exists', { cause: err }) : err;
+  }
+}
+
+async function writeStaged(query: Query, clientId: ClientId, { before, after, versions, snapshotData }: TxnChanges, last = query): Promise<void> {
   const [snapshotVersion, versionsSince, seconds] = snapshotColumns(after.snapshot);
+  const [only] = versions;
+  if (before !== null && only !== undefined && versions.length === 1 && snapshotData === null) {
+    const added = await last(ADD_VERSION, [
+      clientId, after.latestVersionId, snapshotVersion, versionsSince, seconds,
+      before.latestVersionId, NIL_VERSION_ID, only.versionId, only.parentVersionId, only.historySegment,
+    ]);
+    if (added.rowCount !== 1) throw lockLost();
+    return;
+  }
   const clientValues = [clientId, after.latestVersionId, snapshotVersion, versionsSince, seconds, snapshotData];
   // The client row first: versions reference it.
   const written =
     before === null
-      ? await query(
-          `INSERT INTO clients (client_id, latest_version_id, snapshot_version_id, versions_since_snapshot, snapshot_timestamp, snapshot)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (client_id) DO NOTHING`,
-          clientValues,
-        )
-      : await query(
-          `UPDATE clients SET latest_version_id = $2, snapshot_version_id = $3, versions_since_snapshot = $4,
-             snapshot_timestamp = $5, snapshot = COALESCE($6::bytea, snapshot)
-           WHERE client_id = $1 AND COALESCE(latest_version_id, $8) = $7`,
-          [...clientValues, before.latestVersionId, NIL_VERSION_ID],
-        );
-  if (written.rowCount !== 1) {
-    throw new TcsyncError('LOCK_LOST', 'the client changed although this transaction held its lock: another program writes to the database without taking it');
-  }
+      ? await query(INSERT_CLIENT, clientValues)
+      : await query(UPDATE_CLIENT, [...clientValues, before.latestVersionId, NIL_VERSION_ID]);
+  if (written.rowCount !== 1) throw lockLost();
   await insertVersions(query, clientId, versions);
   if (snapshotData !== null && after.snapshot !== null) await writeSnapshotMillis(query, clientId, after.snapshot);
 }
 
+function lockLost(): TcsyncError {
+  return new TcsyncError('LOCK_LOST', 'the client changed although this transaction held its lock: another program writes to the database without taking it');
+}
+
+/** True when `err` is the database refusing a second row of one version id (versions' primary key). */
+function storedVersion(err: unknown): boolean {
+  const cause = err instanceof TcsyncError ? err.cause : undefined;
+  return cause instanceof pg.DatabaseError && cause.code === '23505' && cause.table === 'versions';
+}
+
+const WRITE_SNAPSHOT_MILLIS = prepared(
+  `INSERT INTO tcsync_snapshot_millis (client_id, snapshot_version_id, timestamp_ms) VALUES ($1, $2, $3)
+   ON CONFLICT (client_id) DO UPDATE SET snapshot_version_id = EXCLUDED.snapshot_version_id, timestamp_ms = EXCLUDED.timestamp_ms`,
+);
+
 /** Records the snapshot's milliseconds next to the whole seconds upstream's column holds. */
 export async function writeSnapshotMillis(query: Query, clientId: ClientId, snapshot: Snapshot): Promise<void> {
-  await query(
-    `INSERT INTO tcsync_snapshot_millis (client_id, snapshot_version_id, timestamp_ms) VALUES ($1, $2, $3)
-     ON CONFLICT (client_id) DO UPDATE SET snapshot_version_id = EXCLUDED.snapshot_version_id, timestamp_ms = EXCLUDED.timestamp_ms`,
-    [clientId, snapshot.versionId, snapshot.timestamp.getTime()],
-  );
+  await query(WRITE_SNAPSHOT_MILLIS, [clientId, snapshot.versionId, snapshot.timestamp.getTime()]);
 }
 
 /** Inserts `versions` of the client in one statement. */
@@ -69,5 +120,7 @@ export async function insertVersions(query: Query, clientId: ClientId, versions:
   if (versions.length === 0) return;
   const rows = versions.map((_, i) => `($1, $${3 * i + 2}, $${3 * i + 3}, $${3 * i + 4})`);
   const values = versions.flatMap((v) => [v.versionId, v.parentVersionId, v.historySegment]);
-  await query(`INSERT INTO versions (client_id, version_id, parent_version_id, history_segment) VALUES ${rows.join(', ')}`, [clientId, ...values]);
+  const text = `INSERT INTO versions (client_id, version_id, parent_version_id, history_segment) VALUES ${rows.join(', ')}`;
+  // A client's first version comes alone; imports send many at once, in varying numbers.
+  await query(versions.length === 1 ? prepared(text) : text, [clientId, ...values]);
 }

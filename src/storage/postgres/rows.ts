@@ -4,6 +4,7 @@
  */
 import { NIL_VERSION_ID, type VersionId } from '../../ids.js';
 import type { Client, Snapshot, Version } from '../storage.js';
+import { prepared } from './database.js';
 
 /** Selected by {@link CLIENT_QUERY}. BIGINTs arrive as strings. */
 export interface ClientRow {
@@ -24,9 +25,9 @@ export interface VersionRow {
 const CLIENT_COLUMNS = 'c.latest_version_id, c.snapshot_version_id, c.versions_since_snapshot, c.snapshot_timestamp';
 
 /** One client's row with its snapshot's milliseconds; $1 is the client id. */
-export const CLIENT_QUERY = `SELECT ${CLIENT_COLUMNS}, m.snapshot_version_id AS millis_version_id, m.timestamp_ms
+export const CLIENT_QUERY = prepared(`SELECT ${CLIENT_COLUMNS}, m.snapshot_version_id AS millis_version_id, m.timestamp_ms
   FROM clients c LEFT JOIN tcsync_snapshot_millis m ON m.client_id = c.client_id
-  WHERE c.client_id = $1`;
+  WHERE c.client_id = $1`);
 
 /**
  * {@link CLIENT_QUERY} for a database without tcsync_snapshot_millis (opened without creating
