@@ -84,6 +84,23 @@ describe('leftovers of crashed transactions', () => {
     expect((await inTxn((txn) => txn.getVersion(staged)))?.historySegment).toEqual(bytes(1, 2, 3));
   });
 
+  it('a committed id added again is VERSION_EXISTS at commit, in either commit path, and changes no file', async () => {
+    const [v1] = await chain(1);
+    const [, v3] = await appendEach(2);
+    const before = await readdir(versionsDir());
+    const v1Bytes = await readFile(path.join(versionsDir(), `${v1}.version`));
+    // One version on top of the latest (the link commit), then two at once (the client.json commit).
+    expect(await errorCode(inTxn((txn) => txn.addVersion(v1!, v3!, bytes(9))))).toBe('VERSION_EXISTS');
+    expect(await errorCode(inTxn(async (txn) => {
+      const fresh = newVersionId();
+      await txn.addVersion(fresh, v3!, bytes(8));
+      await txn.addVersion(v1!, fresh, bytes(9));
+    }))).toBe('VERSION_EXISTS');
+    expect((await readdir(versionsDir())).sort()).toEqual(before.sort());
+    expect(await readFile(path.join(versionsDir(), `${v1}.version`))).toEqual(v1Bytes);
+    expect((await inTxn((txn) => txn.getClient()))?.latestVersionId).toBe(v3);
+  });
+
   it('a torn version file left by a crash mid-write reads as absent', async () => {
     const [v1] = await chain(1);
     const torn = newVersionId();

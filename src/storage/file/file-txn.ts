@@ -40,6 +40,10 @@ export class FileTxn extends StagedTxn {
     this.#lock = lock;
   }
 
+  protected override get persistRejectsStoredVersions(): boolean {
+    return true;
+  }
+
   protected loadClient(): Promise<Client | null> {
     return this.#io('read client', async () => {
       let state = this.#shared.cache.get(this.#clientId);
@@ -277,7 +281,11 @@ export class FileTxn extends StagedTxn {
     }
   }
 
-  /** Creates a version file; a leftover of an uncommitted transaction under its name is replaced. */
+  /**
+   * Creates a version file; a leftover of an uncommitted transaction under its name is replaced.
+   * A committed version of the same id is VERSION_EXISTS before anything is written, which is
+   * why addVersion need not look for one first (an open of a missing file on every commit).
+   */
   async #writeVersionFile(version: Version): Promise<void> {
     const file = this.#paths.version(version.versionId);
     const chunks = encodeVersion(version);
@@ -285,7 +293,10 @@ export class FileTxn extends StagedTxn {
       await writeNewFile(file, chunks);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
-      // addVersion found no committed version of this id, so the file is garbage.
+      if ((await this.loadVersion(version.versionId)) !== null) {
+        throw new TcsyncError('VERSION_EXISTS', `version ${version.versionId} already exists`);
+      }
+      // Not committed, so the file is what a failed or crashed commit left.
       await unlink(file);
       await writeNewFile(file, chunks);
     }
