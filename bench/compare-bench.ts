@@ -9,7 +9,9 @@
  * rename-commit limit, and a bare node:http handler (bare-server.ts) running (a) to (c) with
  * tcsync's commit and nothing else; and both servers' RSS. With a PostgreSQL server
  * (bench-postgres.ts) a third process, tcsync serving an empty database of its own, runs
- * (a) to (d) in the same rounds, in rows of its own against the same reference figures.
+ * (a) to (d) in the same rounds, in rows of its own against the same reference figures, and
+ * beside them PostgreSQL's floor on that database (pg-floor.ts): the same SQL with no HTTP, with
+ * 1 writer as (a) and 16 as (b).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -43,21 +45,30 @@ interface Figures {
   rssAfterParallel: number;
 }
 
-/** Runs the disk-limit program in a process of its own, with its own threadpool size. */
-interface DiskLimit {
+/** What a floor program (disk-limit.ts, pg-floor.ts) prints. */
+interface Floor {
   readonly rate: number;
   readonly p50: number;
 }
 
-function diskLimit(dir: string, writers: number, count: number, threads: number): Promise<DiskLimit> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./disk-limit.js', import.meta.url)), dir, String(writers), String(count)], {
-    env: { ...process.env, UV_THREADPOOL_SIZE: String(threads) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+/** Runs the floor program `script` (in dist-bench) in a process of its own, with `env`, and reads its figures. */
+function runFloor(script: string, args: ReadonlyArray<string | number>, env: NodeJS.ProcessEnv = process.env): Promise<Floor> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args.map(String)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.setEncoding('utf8').on('data', (s: string) => (out += s));
-  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`disk-limit exited ${code}`)))));
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${script} exited ${code}`)))));
 }
+
+/** Runs the disk-limit program in a process of its own, with its own threadpool size. */
+function diskLimit(dir: string, writers: number, count: number, threads: number): Promise<Floor> {
+  return runFloor('./disk-limit.js', [dir, writers, count], { ...process.env, UV_THREADPOOL_SIZE: String(threads) });
+}
+
+/** pg-floor.ts's two ways of doing PostgresStorage's database work without HTTP. */
+const PG_FLOORS = ['raw', 'storage'] as const;
+type PgFloorMode = (typeof PG_FLOORS)[number];
+/** Per way, the rounds' figures with 1 writer (as (a)) and with CLIENTS writers (as (b)). */
+type PgFloors = Record<PgFloorMode, { serial: Floor[]; parallel: Floor[] }>;
 
 export async function bench(): Promise<BenchSection> {
   if (!existsSync(REFERENCE)) {
@@ -84,7 +95,8 @@ export async function bench(): Promise<BenchSection> {
   const sequential = new Map(measured.map((s) => [s.name, new Replica(s.url)]));
   const parallel = new Map(measured.map((s) => [s.name, Array.from({ length: CLIENTS }, () => new Replica(s.url))]));
 
-  const limits = { serial: [] as DiskLimit[], writers4: [] as DiskLimit[], writers16: [] as DiskLimit[] };
+  const limits = { serial: [] as Floor[], writers4: [] as Floor[], writers16: [] as Floor[] };
+  const pgFloors: PgFloors = { raw: { serial: [], parallel: [] }, storage: { serial: [], parallel: [] } };
   const histories = new Map<string, [Replica, Replica]>();
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -100,6 +112,13 @@ export async function bench(): Promise<BenchSection> {
       limits.serial.push(await diskLimit(path.join(disk, 'serial'), 1, DISK_SERIAL_PER_ROUND, 4));
       limits.writers4.push(await diskLimit(path.join(disk, 'w4'), CLIENTS, PARALLEL_PER_ROUND / 2, 4));
       limits.writers16.push(await diskLimit(path.join(disk, 'w16'), CLIENTS, PARALLEL_PER_ROUND / 2, 16));
+      // PostgreSQL's floor in the same rounds, on tcsync's database: as (a), and as (b) with as many commits.
+      if (!('skipped' in database)) {
+        for (const mode of inTurn(round, PG_FLOORS)) {
+          pgFloors[mode].serial.push(await runFloor('./pg-floor.js', [database.uri, mode, 1, SEQUENTIAL_PER_ROUND]));
+          pgFloors[mode].parallel.push(await runFloor('./pg-floor.js', [database.uri, mode, CLIENTS, PARALLEL_PER_ROUND]));
+        }
+      }
     }
     for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
 
@@ -161,7 +180,7 @@ export async function bench(): Promise<BenchSection> {
       ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
       ["bare node:http handler doing tcsync's commit: (a), (b)", `${fmt.perSec(median(b.sequentialRates))}, p50 ${fmt.ms(median(b.sequentialLatencies))}; ${fmt.perSec(median(b.parallelRates))}`, 'the floor of a commit over HTTP: create, write, fsync, link, fsync the directory, and nothing else; in the rounds of (a) and (b)'],
       ["bare node:http handler, (c)'s walk from memory", `${fmt.perSec(median(b.walkRates))}, p50 ${fmt.ms(median(b.walkLatencies))}`, `the request path's floor; p99 ${fmt.ms(percentile(b.walkLatencies, 99))}`],
-      ...postgresRows(figures.get(POSTGRES), r, 'skipped' in database ? database.skipped : ''),
+      ...postgresRows(figures.get(POSTGRES), r, pgFloors, 'skipped' in database ? database.skipped : ''),
     ],
   };
 }
@@ -178,7 +197,7 @@ const growth = (f: Figures) => median(f.longHistory) / median(f.shortHistory);
  * same reference figures, measured in the same rounds: rows of their own, so that the rows above
  * keep comparing the file storage.
  */
-function postgresRows(p: Figures | undefined, r: Figures, skipped: string): Array<readonly [string, string, string]> {
+function postgresRows(p: Figures | undefined, r: Figures, floors: PgFloors, skipped: string): Array<readonly [string, string, string]> {
   if (p === undefined) return [['PostgreSQL rows (tcsync serve --connection)', 'skipped', skipped]];
   const [aValue, aRatio] = versus(p, r, (f) => median(f.sequentialRates), fmt.perSec);
   const [bValue, bRatio] = versus(p, r, (f) => median(f.parallelRates), fmt.perSec);
@@ -189,5 +208,28 @@ function postgresRows(p: Figures | undefined, r: Figures, skipped: string): Arra
     ["PostgreSQL (c) get-child-version walk of (a)'s versions", cValue, `${cRatio}; p50 ${fmt.ms(median(p.walkLatencies))} vs ${fmt.ms(median(r.walkLatencies))}`],
     ['PostgreSQL (d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(p))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(p.shortHistory))} vs ${fmt.ms(median(r.shortHistory))}`],
     ['PostgreSQL RSS idle / after (b)', `${p.rssIdle.toFixed(0)} / ${p.rssAfterParallel.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} / ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(p.rssIdle / r.rssIdle)} / ${fmt.ratio(p.rssAfterParallel / r.rssAfterParallel)}`],
+    ...pgFloorRows(p, r, floors),
+  ];
+}
+
+/**
+ * pg-floor.ts's figures, medians of the rounds, beside tcsync on PostgreSQL's and the reference's
+ * in the same rounds: how much of the gap to the reference is the database's on this machine.
+ */
+function pgFloorRows(p: Figures, r: Figures, floors: PgFloors): Array<readonly [string, string, string]> {
+  const row = (scenario: string, writers: string, pick: (f: Figures) => number, which: 'serial' | 'parallel') => {
+    const [raw, storage] = PG_FLOORS.map((mode) => ({
+      rate: median(floors[mode][which].map((l) => l.rate)),
+      p50: median(floors[mode][which].map((l) => l.p50)),
+    })) as [Floor, Floor];
+    return [
+      `PostgreSQL floor: same SQL, no HTTP, ${writers} (${scenario})`,
+      `raw pg ${fmt.perSec(raw.rate)}, p50 ${fmt.ms(raw.p50)}; PostgresStorage ${fmt.perSec(storage.rate)}, p50 ${fmt.ms(storage.p50)}`,
+      `tcsync on PostgreSQL = ${fmt.pct(pick(p) / raw.rate)} of raw pg, ${fmt.pct(pick(p) / storage.rate)} of PostgresStorage; reference ${fmt.perSec(pick(r))}, reference / raw pg ${fmt.ratio(pick(r) / raw.rate)}`,
+    ] as const;
+  };
+  return [
+    row('a', '1 writer', (f) => median(f.sequentialRates), 'serial'),
+    row('b', `${CLIENTS} writers`, (f) => median(f.parallelRates), 'parallel'),
   ];
 }

@@ -94,7 +94,7 @@ export function prepared(text: string): string {
  * database (a migration between them) never wait for each other, and a hash collision would
  * only make two clients wait for each other, never mix their data.
  */
-const LOCK_CLIENT = prepared("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))");
+export const LOCK_CLIENT = prepared("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1, 0))");
 
 export class Database {
   readonly #pool: pg.Pool;

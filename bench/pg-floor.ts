@@ -1,0 +1,90 @@
+/**
+ * The floor of an add-version on PostgreSQL: the database work of tcsync's PostgresStorage and
+ * nothing else (no HTTP server, no routing, no sync logic), run as its own process. Each of
+ * WRITERS loops COUNT times adding a 1 KiB version on a client of its own, created (and one
+ * version added, for the connections and their prepared statements) before the clock starts.
+ * MODE `raw`: one node-postgres Client per writer, in pipeline mode, sending the statements
+ * PostgresStorage sends, in its two round trips: [BEGIN, the client's advisory lock, the client's
+ * row], then [the UPDATE of clients and INSERT into versions as one statement, COMMIT], the
+ * first two texts and the last built by the storage's own code (LOCK_CLIENT, CLIENT_QUERY,
+ * writeChanges), each a named statement. MODE `storage`: PostgresStorage itself through
+ * withTxn (getClient, addVersion, commit), with its default pool of 10 connections as serve has.
+ * Usage: node pg-floor.js URI raw|storage WRITERS COUNT; prints `{"rate": commits per second, "p50": ms}`.
+ */
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { NIL_VERSION_ID, newVersionId, type ClientId, type VersionId } from '../dist/ids.js';
+import { LOCK_CLIENT, type Query } from '../dist/storage/postgres/database.js';
+import { PostgresStorage } from '../dist/storage/postgres/postgres-storage.js';
+import { clientOf, writeChanges } from '../dist/storage/postgres/queries.js';
+import { CLIENT_QUERY } from '../dist/storage/postgres/rows.js';
+import { withTxn, type Client } from '../dist/storage/storage.js';
+
+const [uri = '', mode = 'raw', writers = '1', count = '500'] = process.argv.slice(2);
+const SEGMENT = Buffer.alloc(1024, 42);
+
+/** One add-version of `clientId`: how the writer does it, as a function of nothing but the client. */
+type AddVersion = (clientId: ClientId) => Promise<void>;
+
+/** The statements' names, one per text, as PostgresStorage names the statements it prepares. */
+const names = new Map<string, string>();
+
+/** A writer on a Client of its own, sending what PostgresStorage sends, in the same round trips. */
+async function rawWriter(): Promise<{ add: AddVersion; end: () => Promise<void> }> {
+  const conn = new pg.Client({ connectionString: uri, pipeline: true });
+  await conn.connect();
+  /** Sends `statements` at once, corked into one write, as Session does. */
+  const send = async (statements: ReadonlyArray<readonly [string, unknown[]?]>): Promise<pg.QueryResult[]> => {
+    const stream = (conn as Partial<{ connection: { stream: NodeJS.WritableStream & { cork(): void; uncork(): void } } }>).connection?.stream;
+    stream?.cork();
+    const sent = statements.map(([text, values]) => {
+      if (text === 'BEGIN' || text === 'COMMIT') return conn.query(text);
+      if (!names.has(text)) names.set(text, `floor_${names.size + 1}`);
+      return conn.query({ name: names.get(text), text, values });
+    });
+    stream?.uncork();
+    return Promise.all(sent);
+  };
+  const query: Query = async (text, values) => (await send([[text, values]]))[0] as never;
+  const queryAndCommit: Query = async (text, values) => (await send([[text, values], ['COMMIT']]))[0] as never;
+  const add: AddVersion = async (clientId) => {
+    const [, , row] = await send([['BEGIN'], [LOCK_CLIENT, [clientId]], [CLIENT_QUERY, [clientId]]]);
+    const before = clientOf(row) as Client;
+    const versionId = newVersionId();
+    const version = { versionId, parentVersionId: before.latestVersionId, historySegment: SEGMENT };
+    await writeChanges(query, clientId, { before, after: { ...before, latestVersionId: versionId }, versions: [version], snapshotData: null }, queryAndCommit);
+  };
+  return { add, end: () => conn.end() };
+}
+
+/** An add-version as the sync service's does it, on the storage's transaction. */
+function storageAdd(storage: PostgresStorage): AddVersion {
+  return (clientId) =>
+    withTxn(storage, clientId, async (txn) => {
+      const client = await txn.getClient();
+      await txn.addVersion(newVersionId(), (client?.latestVersionId ?? NIL_VERSION_ID) as VersionId, SEGMENT);
+    });
+}
+
+const storage = await PostgresStorage.open(uri);
+const clients = Array.from({ length: Number(writers) }, () => crypto.randomUUID() as ClientId);
+for (const id of clients) await withTxn(storage, id, (txn) => txn.newClient(NIL_VERSION_ID));
+const raw = mode === 'raw' ? await Promise.all(clients.map(() => rawWriter())) : [];
+if (mode === 'raw') await storage.close();
+const adds = mode === 'raw' ? raw.map((w) => w.add) : clients.map(() => storageAdd(storage));
+await Promise.all(clients.map((id, i) => adds[i]!(id)));
+
+const latencies: number[] = [];
+const started = performance.now();
+await Promise.all(clients.map(async (id, i) => {
+  for (let n = 0; n < Number(count); n++) {
+    const begun = performance.now();
+    await adds[i]!(id);
+    latencies.push(performance.now() - begun);
+  }
+}));
+const seconds = (performance.now() - started) / 1000;
+for (const w of raw) await w.end();
+if (mode !== 'raw') await storage.close();
+latencies.sort((a, b) => a - b);
+console.log(JSON.stringify({ rate: latencies.length / seconds, p50: latencies[Math.floor(latencies.length / 2)] }));
