@@ -9,7 +9,9 @@
  * first two texts and the last built by the storage's own code (LOCK_CLIENT, CLIENT_QUERY,
  * writeChanges), each a named statement. MODE `storage`: PostgresStorage itself through
  * withTxn (getClient, addVersion, commit), with its default pool of 10 connections as serve has.
- * Usage: node pg-floor.js URI raw|storage WRITERS COUNT; prints `{"rate": commits per second, "p50": ms}`.
+ * MODE `minimal`: raw, but only the UPDATE-and-INSERT statement, in a transaction of its own: one
+ * round trip and one WAL flush per commit, the least an add-version on these tables can cost.
+ * Usage: node pg-floor.js URI raw|storage|minimal WRITERS COUNT; prints `{"rate": commits per second, "p50": ms}`.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -54,7 +56,18 @@ async function rawWriter(): Promise<{ add: AddVersion; end: () => Promise<void> 
     const version = { versionId, parentVersionId: before.latestVersionId, historySegment: SEGMENT };
     await writeChanges(query, clientId, { before, after: { ...before, latestVersionId: versionId }, versions: [version], snapshotData: null }, queryAndCommit);
   };
-  return { add, end: () => conn.end() };
+  // The least any add-version on these tables can ask: the same UPDATE and INSERT as one
+  // statement in a transaction of its own, one round trip, no lock and no read (the writer
+  // knows its client's latest version, having written it).
+  const latest = new Map<ClientId, Client>();
+  const minimal: AddVersion = async (clientId) => {
+    const before = latest.get(clientId) ?? { latestVersionId: NIL_VERSION_ID, snapshot: null };
+    const versionId = newVersionId();
+    const after = { ...before, latestVersionId: versionId };
+    await writeChanges(query, clientId, { before, after, versions: [{ versionId, parentVersionId: before.latestVersionId, historySegment: SEGMENT }], snapshotData: null }, query);
+    latest.set(clientId, after);
+  };
+  return { add: mode === 'minimal' ? minimal : add, end: () => conn.end() };
 }
 
 /** An add-version as the sync service's does it, on the storage's transaction. */
@@ -69,9 +82,10 @@ function storageAdd(storage: PostgresStorage): AddVersion {
 const storage = await PostgresStorage.open(uri);
 const clients = Array.from({ length: Number(writers) }, () => crypto.randomUUID() as ClientId);
 for (const id of clients) await withTxn(storage, id, (txn) => txn.newClient(NIL_VERSION_ID));
-const raw = mode === 'raw' ? await Promise.all(clients.map(() => rawWriter())) : [];
-if (mode === 'raw') await storage.close();
-const adds = mode === 'raw' ? raw.map((w) => w.add) : clients.map(() => storageAdd(storage));
+const onStorage = mode === 'storage';
+const raw = onStorage ? [] : await Promise.all(clients.map(() => rawWriter()));
+if (!onStorage) await storage.close();
+const adds = onStorage ? clients.map(() => storageAdd(storage)) : raw.map((w) => w.add);
 await Promise.all(clients.map((id, i) => adds[i]!(id)));
 
 const latencies: number[] = [];
@@ -85,6 +99,6 @@ await Promise.all(clients.map(async (id, i) => {
 }));
 const seconds = (performance.now() - started) / 1000;
 for (const w of raw) await w.end();
-if (mode !== 'raw') await storage.close();
+if (onStorage) await storage.close();
 latencies.sort((a, b) => a - b);
 console.log(JSON.stringify({ rate: latencies.length / seconds, p50: latencies[Math.floor(latencies.length / 2)] }));
