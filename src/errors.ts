@@ -21,6 +21,11 @@ export type ErrorCode =
   | 'INVALID_ID'
   /** The transaction's lock was lost while held; nothing was committed. */
   | 'LOCK_LOST'
+  /**
+   * An optimistic transaction (StorageTxn options) read a client that another process changed
+   * meanwhile; nothing was committed. withTxn runs the work again; it never reaches a caller of withTxn.
+   */
+  | 'TXN_STALE'
   /** The client's lock could not be taken in time (another process holds it). */
   | 'LOCK_TIMEOUT'
   /** The client was deleted and may not be used again until an admin lifts its tombstone. */

@@ -57,6 +57,7 @@ const PUBLIC_FAULTS: Record<ErrorCode, PublicFault | null> = {
   // Nothing was committed in either case, so the caller may simply retry.
   LOCK_TIMEOUT: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
   LOCK_LOST: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
+  TXN_STALE: { code: 'SERVICE_UNAVAILABLE', message: 'The client is busy; try again.' },
   OUT_OF_FILES: { code: 'SERVICE_UNAVAILABLE', message: 'The server is busy; try again.' },
   // Codes of their own, so that a caller can tell an operator's problem from a busy server.
   DISK_FULL: { code: 'STORAGE_FULL', message: 'The server is out of disk space; nothing was stored. Try again later.' },

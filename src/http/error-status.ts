@@ -34,6 +34,9 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   // back, and the pool reconnects by itself. Logged by the storage when the condition changes.
   STORAGE_UNAVAILABLE: { status: 503, message: 'storage unavailable, retry later', fault: false, headers: { 'Retry-After': '5' } },
   LOCK_LOST: STORAGE_FAULT,
+  // withTxn runs a stale optimistic transaction again; should it ever come this far, nothing was
+  // committed and the same request succeeds when sent again, as after LOCK_TIMEOUT.
+  TXN_STALE: { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
   STORAGE_IO: STORAGE_FAULT,
   CORRUPT: STORAGE_FAULT,
   UNSUPPORTED_FORMAT: STORAGE_FAULT,

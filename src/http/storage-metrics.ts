@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ClientId, VersionId } from '../ids.js';
-import type { Client, Snapshot, Storage, StorageTxn, Version } from '../storage/storage.js';
+import type { Client, Snapshot, Storage, StorageTxn, TxnOptions, Version } from '../storage/storage.js';
 import { conditionOfError, type ConditionLog } from './condition-log.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -44,10 +44,10 @@ class InstrumentedStorage implements Storage {
     this.#watch = watch;
   }
 
-  async txn(clientId: ClientId): Promise<StorageTxn> {
+  async txn(clientId: ClientId, options?: TxnOptions): Promise<StorageTxn> {
     // Beginning a transaction is taking the client's lock; everything else is reading.
     const started = performance.now();
-    const txn = await this.#inner.txn(clientId);
+    const txn = await this.#inner.txn(clientId, options);
     this.#watch.metrics.lockWaitSeconds.observe((performance.now() - started) / 1000);
     return new InstrumentedTxn(txn, this.#watch);
   }

@@ -7,6 +7,7 @@
  * JavaScript has no `Drop`, so a transaction ends exactly once, by `commit()` or `rollback()`;
  * either releases the client's lock, and changes of a rolled-back transaction are never seen.
  */
+import { isTcsyncError } from '../errors.js';
 import type { ClientId, VersionId } from '../ids.js';
 
 /** Metadata of a client's latest snapshot (not its bytes). */
@@ -67,10 +68,22 @@ export interface StorageTxn {
   rollback(): Promise<void>;
 }
 
+/** How a transaction may be run; a storage may ignore any of it. */
+export interface TxnOptions {
+  /**
+   * The caller runs the transaction again when any call of it, commit included, fails with
+   * `TXN_STALE` (withTxn does): the storage may then answer reads from what it remembers of the
+   * client and check them only when the transaction needs the database, or at commit. Such a
+   * transaction may read stale data, but never commits on it, and its commit succeeds only
+   * when everything it read was still true. @default false
+   */
+  readonly optimistic?: boolean;
+}
+
 /** Something that stores clients. */
 export interface Storage {
   /** Begins a transaction on one client, waiting for its lock. */
-  txn(clientId: ClientId): Promise<StorageTxn>;
+  txn(clientId: ClientId, options?: TxnOptions): Promise<StorageTxn>;
   /**
    * Deletes a client and all its data at once, under its lock, and leaves a tombstone: until it
    * is lifted, newClient on that id fails with `CLIENT_DELETED`, so a replica still holding the
@@ -87,23 +100,37 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/** Runs of a `work` whose optimistic transaction turned out stale, before withTxn gives up (the next is not optimistic). */
+const STALE_RETRIES = 5;
+
 /**
  * Runs `work` in a transaction on `clientId` and always ends it: commits when `work` returns,
- * rolls back when it throws. A read-only `work` commits nothing, which is cheap.
+ * rolls back when it throws. A read-only `work` commits nothing, which is cheap. The transaction
+ * is optimistic (TxnOptions): when it turns out stale, nothing was committed and `work` runs
+ * again in a new transaction, so `work` must have no effect outside it. The last run is not
+ * optimistic, so `TXN_STALE` never comes out of withTxn.
  */
 export async function withTxn<T>(
   storage: Storage,
   clientId: ClientId,
   work: (txn: StorageTxn) => Promise<T>,
 ): Promise<T> {
-  const txn = await storage.txn(clientId);
-  let result: T;
-  try {
-    result = await work(txn);
-  } catch (err) {
-    await txn.rollback();
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    const txn = await storage.txn(clientId, { optimistic: attempt < STALE_RETRIES });
+    let result: T;
+    try {
+      result = await work(txn);
+    } catch (err) {
+      await txn.rollback();
+      if (isTcsyncError(err, 'TXN_STALE') && attempt < STALE_RETRIES) continue;
+      throw err;
+    }
+    try {
+      await txn.commit();
+    } catch (err) {
+      if (isTcsyncError(err, 'TXN_STALE') && attempt < STALE_RETRIES) continue;
+      throw err;
+    }
+    return result;
   }
-  await txn.commit();
-  return result;
 }

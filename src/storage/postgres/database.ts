@@ -44,6 +44,12 @@ export interface PostgresStorageOptions {
   readonly queryTimeoutMs?: number;
   /** How many times a transaction rolled back by a serialization failure or deadlock is run again. @default 5 */
   readonly retries?: number;
+  /**
+   * How many clients' rows a storage remembers for optimistic transactions (withTxn's), which
+   * then read their client with no round trip and commit an add-version in one; 0 remembers
+   * none. @default 10000
+   */
+  readonly clientCache?: number;
   /** @default none */
   readonly observer?: PostgresObserver;
   /**
@@ -148,16 +154,41 @@ export class Database {
    * result comes with the session.
    */
   async open(client: ClientId | null, what: string, first?: Statement): Promise<{ session: Session; first: pg.QueryResult | undefined }> {
-    const conn = await this.#connect(what);
-    const session = new Session(conn, client, this.#retries, {
-      fail: (err) => this.#fail(err, what),
-      answered: () => this.#setAvailable(true, 'the database answers again'),
-    });
+    const session = await this.#session(client, what);
     try {
       return { session, first: await session.begin(first) };
     } catch (err) {
       await session.end();
       throw err;
+    }
+  }
+
+  /**
+   * A whole transaction of one statement under the lock of `client`, in one round trip (BEGIN,
+   * the lock, `statement`, COMMIT, sent together; Session.once). Sent again when the database
+   * rolled it back for a serialization failure or a deadlock: `statement` must re-check what it
+   * relies on. Returns the statement's result.
+   */
+  async once(client: ClientId, what: string, statement: Statement): Promise<pg.QueryResult> {
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.#session(client, what);
+      try {
+        return await session.once(statement);
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= this.#retries) throw err;
+      } finally {
+        await session.end();
+      }
+    }
+  }
+
+  /** One statement on its own, outside any transaction (it sees what was committed when it runs), and no lock. */
+  async read(what: string, statement: Statement): Promise<pg.QueryResult> {
+    const session = await this.#session(null, what);
+    try {
+      return await session.query(statement.text, statement.values);
+    } finally {
+      await session.end();
     }
   }
 
@@ -190,6 +221,14 @@ export class Database {
 
   async end(): Promise<void> {
     await this.#pool.end();
+  }
+
+  async #session(client: ClientId | null, what: string): Promise<Session> {
+    const conn = await this.#connect(what);
+    return new Session(conn, client, this.#retries, {
+      fail: (err) => this.#fail(err, what),
+      answered: () => this.#setAvailable(true, 'the database answers again'),
+    });
   }
 
   async #connect(what: string): Promise<pg.PoolClient> {
@@ -281,6 +320,24 @@ export class Session {
     this.#open = true;
     const results = await this.#send(statements);
     return first === undefined ? undefined : results.at(-1);
+  }
+
+  /**
+   * BEGIN, the client's lock, `statement` and COMMIT in one round trip: a transaction of one
+   * statement, which in READ COMMITTED starts after the lock was granted and so sees what the
+   * lock's previous holder committed. When a statement fails, the database answers the COMMIT
+   * with a rollback: nothing stays open either way. Returns `statement`'s result.
+   */
+  async once(statement: Statement): Promise<pg.QueryResult> {
+    const statements: Statement[] = [{ text: 'BEGIN' }];
+    if (this.#client !== null) statements.push({ text: LOCK_CLIENT, values: [this.#client] });
+    statements.push(statement, { text: 'COMMIT' });
+    this.#open = true;
+    try {
+      return (await this.#send(statements)).at(-2)!;
+    } finally {
+      this.#open = false;
+    }
   }
 
   /**

@@ -13,12 +13,13 @@ import { TcsyncError } from '../../errors.js';
 import type { ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { KeyedMutex } from '../keyed-mutex.js';
-import type { Storage, StorageTxn } from '../storage.js';
+import type { Storage, StorageTxn, TxnOptions } from '../storage.js';
+import { ClientCache } from './client-cache.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
 import { PostgresTxn } from './postgres-txn.js';
 import { addTombstone, clientExists, clientOf, hasTombstone } from './queries.js';
-import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS } from './rows.js';
+import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS, type ClientRow } from './rows.js';
 import { ensureSchema, FULL_LAYOUT, inspectSchema, type SchemaLayout } from './schema.js';
 
 export class PostgresStorage implements Storage, ClientSource, ClientSink {
@@ -26,11 +27,14 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   /** The tables there are; all of them unless opened with `create: false`. */
   readonly #layout: SchemaLayout;
   readonly #locks = new KeyedMutex<ClientId>();
+  /** Clients' rows for optimistic transactions; read and written only under #locks' key. */
+  readonly #cache: ClientCache;
   #closed = false;
 
-  private constructor(db: Database, layout: SchemaLayout) {
+  private constructor(db: Database, layout: SchemaLayout, cacheSize: number) {
     this.#db = db;
     this.#layout = layout;
+    this.#cache = new ClientCache(cacheSize);
   }
 
   /**
@@ -49,7 +53,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
               await ensureSchema(query);
               return FULL_LAYOUT;
             });
-      return new PostgresStorage(db, layout);
+      return new PostgresStorage(db, layout, options.clientCache ?? 10_000);
     } catch (err) {
       await db.end();
       throw err;
@@ -61,13 +65,23 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
     return this.#db.stats;
   }
 
-  async txn(clientId: ClientId): Promise<StorageTxn> {
+  /**
+   * A pessimistic transaction, or with `optimistic` and the client's row in the cache, an
+   * optimistic one that starts with no round trip (postgres-txn.ts).
+   */
+  async txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
     const unlock = await this.#locks.acquire(clientId);
+    const ctx = { db: this.#db, cache: this.#cache, clientId, unlock };
     try {
+      const cached = options.optimistic === true ? this.#cache.get(clientId) : undefined;
+      if (cached !== undefined) return new PostgresTxn(ctx, null, cached);
       // Every transaction reads the client first: that read comes with BEGIN and the lock.
       const { session, first } = await this.#db.open(clientId, 'beginning a transaction', { text: CLIENT_QUERY, values: [clientId] });
-      return new PostgresTxn(session, clientId, clientOf(first), unlock);
+      const row = (first?.rows[0] as ClientRow | undefined) ?? null;
+      this.#cache.set(clientId, row);
+      return new PostgresTxn(ctx, session, row);
     } catch (err) {
+      this.#cache.delete(clientId);
       unlock();
       throw err;
     }
@@ -75,6 +89,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
 
   async deleteClient(clientId: ClientId): Promise<boolean> {
     return this.#underLock(clientId, 'deleting a client', async (query) => {
+      this.#cache.delete(clientId);
       // ON DELETE CASCADE takes the versions and the snapshot's milliseconds with the row.
       if ((await query('DELETE FROM clients WHERE client_id = $1', [clientId])).rowCount === 0) return false;
       await addTombstone(query, clientId);
@@ -123,6 +138,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   }
 
   async importClient(client: ExportedClient): Promise<void> {
+    this.#cache.delete(client.clientId);
     await this.#underLock(client.clientId, 'importing a client', (query) => importClient(query, client));
   }
 

@@ -7,7 +7,7 @@ import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId } from '../../ids.js';
 import type { TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
-import { prepared, type Query } from './database.js';
+import { prepared, type Query, type Statement } from './database.js';
 import { clientFromRow, snapshotColumns, type ClientRow } from './rows.js';
 
 /** True when the client's row exists. */
@@ -60,6 +60,54 @@ const ADD_VERSION = prepared(
 );
 
 /**
+ * ADD_VERSION for a transaction that read the client from the cache, not under the lock: the row
+ * is written only if every column it read is still as read, IS NOT DISTINCT FROM (its latest
+ * version $6 raw, the snapshot's $7 to $9, the snapshot's milliseconds $10 and $11), and the
+ * version ($12, parent $13, segment $14) only when the row was.
+ */
+const ADD_VERSION_IF_UNCHANGED = prepared(
+  `WITH client AS (
+     UPDATE clients SET latest_version_id = $2, snapshot_version_id = $3, versions_since_snapshot = $4, snapshot_timestamp = $5
+     WHERE client_id = $1 AND latest_version_id IS NOT DISTINCT FROM $6::uuid
+       AND snapshot_version_id IS NOT DISTINCT FROM $7::uuid AND versions_since_snapshot IS NOT DISTINCT FROM $8::integer
+       AND snapshot_timestamp IS NOT DISTINCT FROM $9::bigint
+       AND (SELECT m.snapshot_version_id FROM tcsync_snapshot_millis m WHERE m.client_id = $1) IS NOT DISTINCT FROM $10::uuid
+       AND (SELECT m.timestamp_ms FROM tcsync_snapshot_millis m WHERE m.client_id = $1) IS NOT DISTINCT FROM $11::bigint
+     RETURNING client_id)
+   INSERT INTO versions (client_id, version_id, parent_version_id, history_segment)
+   SELECT client_id, $12::uuid, $13::uuid, $14::bytea FROM client`,
+);
+
+/** True when `changes` are the common commit: one version on a client that exists, no snapshot. */
+export function isSingleAdd({ before, versions, snapshotData }: TxnChanges): boolean {
+  return before !== null && versions.length === 1 && snapshotData === null;
+}
+
+/**
+ * The one statement of an optimistic add-version (isSingleAdd `changes` on the client whose row
+ * was `read`), for Database.once. Its result's rowCount is 1 when it was written, 0 when the row
+ * is no longer `read`; a stored version id fails it (commitError makes that VERSION_EXISTS).
+ */
+export function addVersionIfUnchanged(clientId: ClientId, read: ClientRow, { after, versions }: TxnChanges): Statement {
+  const [snapshotVersion, versionsSince, seconds] = snapshotColumns(after.snapshot);
+  const only = versions[0]!;
+  return {
+    text: ADD_VERSION_IF_UNCHANGED,
+    values: [
+      clientId, after.latestVersionId, snapshotVersion, versionsSince, seconds,
+      read.latest_version_id, read.snapshot_version_id, read.versions_since_snapshot, read.snapshot_timestamp,
+      read.millis_version_id, read.timestamp_ms,
+      only.versionId, only.parentVersionId, only.historySegment,
+    ],
+  };
+}
+
+/** The error a failed commit is reported as: VERSION_EXISTS for a version id already stored, else `err`. */
+export function commitError(err: unknown): unknown {
+  return storedVersion(err) ? new TcsyncError('VERSION_EXISTS', 'a version with this id already exists', { cause: err }) : err;
+}
+
+/**
  * Writes one transaction's staged changes, checking first that the client's latest version is
  * still `before`'s. A version id already stored fails as VERSION_EXISTS, leaving nothing (the
  * caller's transaction is then aborted). `last`, when given, runs the last statement and commits
@@ -69,14 +117,14 @@ export async function writeChanges(query: Query, clientId: ClientId, changes: Tx
   try {
     await writeStaged(query, clientId, changes, last);
   } catch (err) {
-    throw storedVersion(err) ? new TcsyncError('VERSION_EXISTS', 'a version with this id already exists', { cause: err }) : err;
+    throw commitError(err);
   }
 }
 
 async function writeStaged(query: Query, clientId: ClientId, { before, after, versions, snapshotData }: TxnChanges, last = query): Promise<void> {
   const [snapshotVersion, versionsSince, seconds] = snapshotColumns(after.snapshot);
   const [only] = versions;
-  if (before !== null && only !== undefined && versions.length === 1 && snapshotData === null) {
+  if (before !== null && only !== undefined && isSingleAdd({ before, after, versions, snapshotData })) {
     const added = await last(ADD_VERSION, [
       clientId, after.latestVersionId, snapshotVersion, versionsSince, seconds,
       before.latestVersionId, NIL_VERSION_ID, only.versionId, only.parentVersionId, only.historySegment,

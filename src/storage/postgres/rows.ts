@@ -74,3 +74,31 @@ export function snapshotColumns(snapshot: Snapshot | null): [string | null, numb
   if (snapshot === null) return [null, null, null];
   return [snapshot.versionId, snapshot.versionsSince, Math.floor(snapshot.timestamp.getTime() / 1000)];
 }
+
+/** True when two reads of a client's row found the same values in every column a transaction reads. */
+export function sameRow(a: ClientRow, b: ClientRow): boolean {
+  return (
+    a.latest_version_id === b.latest_version_id &&
+    a.snapshot_version_id === b.snapshot_version_id &&
+    a.versions_since_snapshot === b.versions_since_snapshot &&
+    a.snapshot_timestamp === b.snapshot_timestamp &&
+    a.millis_version_id === b.millis_version_id &&
+    a.timestamp_ms === b.timestamp_ms
+  );
+}
+
+/**
+ * The row as an add-version (ADD_VERSION or its optimistic variant) leaves `read`, when `after`
+ * is the client it wrote: the latest version and the snapshot columns, not the milliseconds.
+ */
+export function rowAfterAdd(read: ClientRow, after: Client): ClientRow {
+  const [snapshotVersion, versionsSince, seconds] = snapshotColumns(after.snapshot);
+  return {
+    latest_version_id: after.latestVersionId,
+    snapshot_version_id: snapshotVersion,
+    versions_since_snapshot: versionsSince,
+    snapshot_timestamp: seconds === null ? null : String(seconds),
+    millis_version_id: read.millis_version_id,
+    timestamp_ms: read.timestamp_ms,
+  };
+}
