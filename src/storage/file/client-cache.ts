@@ -4,6 +4,7 @@
  */
 import type { BigIntStats } from 'node:fs';
 import type { ClientId, VersionId } from '../../ids.js';
+import type { LruMap } from '../lru-map.js';
 import type { ClientMeta } from './client-meta.js';
 
 /** A client's committed state as last seen by this process. */
@@ -18,32 +19,8 @@ export interface ClientState {
   readonly leaseId: number;
 }
 
-export class ClientCache {
-  readonly #entries = new Map<ClientId, ClientState>();
-  readonly #max: number;
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get(id: ClientId): ClientState | undefined {
-    return this.#entries.get(id);
-  }
-
-  set(id: ClientId, state: ClientState): void {
-    this.#entries.delete(id);
-    this.#entries.set(id, state);
-    if (this.#entries.size > this.#max) {
-      // Maps iterate in insertion order, so the first key is the least recently stored.
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-  }
-
-  delete(id: ClientId): void {
-    this.#entries.delete(id);
-  }
-}
+/** Client states by id, the least recently used forgotten first. */
+export type ClientCache = LruMap<ClientId, ClientState>;
 
 export function identityOf(st: BigIntStats): string {
   return `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;

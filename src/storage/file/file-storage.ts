@@ -27,8 +27,8 @@ import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
+import { LruMap } from '../lru-map.js';
 import type { Storage, StorageTxn } from '../storage.js';
-import { ClientCache } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { ensureFormat, makeDirDurably } from './data-dir.js';
 import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-fs.js';
@@ -85,7 +85,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     const shared: Shared = {
       dataDir: dir,
       checkpointEvery: options.checkpointEvery ?? 64,
-      cache: new ClientCache(options.cacheClients ?? 10_000),
+      cache: new LruMap(options.cacheClients ?? 10_000),
     };
     return new FileStorage(shared, new ClientLocks(dir, options));
   }

@@ -14,7 +14,8 @@ import type { ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { Storage, StorageTxn, TxnOptions } from '../storage.js';
-import { ClientCache } from './client-cache.js';
+import type { ClientCache } from './client-cache.js';
+import { LruMap } from '../lru-map.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
 import { PostgresTxn } from './postgres-txn.js';
@@ -34,7 +35,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   private constructor(db: Database, layout: SchemaLayout, cacheSize: number) {
     this.#db = db;
     this.#layout = layout;
-    this.#cache = new ClientCache(cacheSize);
+    this.#cache = new LruMap(cacheSize);
   }
 
   /**
@@ -78,7 +79,9 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
       // Every transaction reads the client first: that read comes with BEGIN and the lock.
       const { session, first } = await this.#db.open(clientId, 'beginning a transaction', { text: CLIENT_QUERY, values: [clientId] });
       const row = (first?.rows[0] as ClientRow | undefined) ?? null;
-      this.#cache.set(clientId, row);
+      // Only clients that exist are remembered.
+      if (row === null) this.#cache.delete(clientId);
+      else this.#cache.set(clientId, row);
       return new PostgresTxn(ctx, session, row);
     } catch (err) {
       this.#cache.delete(clientId);
