@@ -16,6 +16,8 @@ export interface ErrorAnswer {
 
 const STORAGE_FAULT: ErrorAnswer = { status: 500, message: 'storage error', fault: true };
 const BUG: ErrorAnswer = { status: 500, message: 'internal server error', fault: true };
+// Nothing was committed and the same request succeeds when sent again in a moment.
+const RETRY_SOON: ErrorAnswer = { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } };
 
 // A Record over every code, so that a new code cannot be added without deciding its answer.
 const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
@@ -23,7 +25,7 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   CLIENT_DELETED: { status: 403, message: 'client deleted', fault: false },
   INVALID_ID: { status: 400, message: 'bad id', fault: false },
   // Another process holds the client's lock for too long: worth retrying, unlike a fault.
-  LOCK_TIMEOUT: { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
+  LOCK_TIMEOUT: RETRY_SOON,
   // Out of file descriptors (a flood of connections): an overload that passes, not a fault.
   OUT_OF_FILES: { status: 503, message: 'server busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
   // An operator's condition, not a fault of the request: clients retry and succeed once it is
@@ -33,10 +35,11 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   // The database is away (restart, failover, network): clients retry and succeed once it is
   // back, and the pool reconnects by itself. Logged by the storage when the condition changes.
   STORAGE_UNAVAILABLE: { status: 503, message: 'storage unavailable, retry later', fault: false, headers: { 'Retry-After': '5' } },
-  LOCK_LOST: STORAGE_FAULT,
-  // withTxn runs a stale optimistic transaction again; should it ever come this far, nothing was
-  // committed and the same request succeeds when sent again, as after LOCK_TIMEOUT.
-  TXN_STALE: { status: 503, message: 'client busy, retry later', fault: true, headers: { 'Retry-After': '1' } },
+  // The lock was lost before the commit point (a stalled event loop outlived the lease, or a
+  // writer that takes no lock changed the client's row): the commit was refused, so a resend works.
+  LOCK_LOST: RETRY_SOON,
+  // withTxn runs a stale optimistic transaction again; should it ever come this far, the same holds.
+  TXN_STALE: RETRY_SOON,
   STORAGE_IO: STORAGE_FAULT,
   CORRUPT: STORAGE_FAULT,
   UNSUPPORTED_FORMAT: STORAGE_FAULT,

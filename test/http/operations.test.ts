@@ -69,14 +69,14 @@ describe('answers on every route', () => {
     for (const answer of answers) expect(answer.headers['cache-control']).toBe(CACHE_CONTROL);
   });
 
-  it.each(['STORAGE_IO', 'CORRUPT', 'LOCK_LOST', 'UNSUPPORTED_FORMAT'] as const)('answers a %s fault with 500 and a short text', async (code) => {
+  it.each(['STORAGE_IO', 'CORRUPT', 'UNSUPPORTED_FORMAT'] as const)('answers a %s fault with 500 and a short text', async (code) => {
     faulty.failWith = code;
     const answer = await new ProtocolClient(server.url).addVersion(NIL, 'x');
     expect(answer.status).toBe(500);
     expect(answer.text).toBe('storage error\n');
   });
 
-  it.each(['LOCK_TIMEOUT', 'OUT_OF_FILES'] as const)('answers %s, an overload that passes, with 503 and Retry-After, without details', async (code) => {
+  it.each(['LOCK_TIMEOUT', 'LOCK_LOST', 'TXN_STALE', 'OUT_OF_FILES'] as const)('answers %s, which passes and committed nothing, with 503 and Retry-After, without details', async (code) => {
     faulty.failWith = code;
     const answer = await new ProtocolClient(server.url).getChildVersion(NIL);
     expect(answer.status).toBe(503);
