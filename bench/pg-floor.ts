@@ -3,14 +3,14 @@
  * nothing else (no HTTP server, no routing, no sync logic), run as its own process. Each of
  * WRITERS loops COUNT times adding a 1 KiB version on a client of its own, created (and one
  * version added, for the connections and their prepared statements) before the clock starts.
- * MODE `raw`: one node-postgres Client per writer, in pipeline mode, sending the statements
- * PostgresStorage sends, in its two round trips: [BEGIN, the client's advisory lock, the client's
- * row], then [the UPDATE of clients and INSERT into versions as one statement, COMMIT], the
- * first two texts and the last built by the storage's own code (LOCK_CLIENT, CLIENT_QUERY,
- * writeChanges), each a named statement. MODE `storage`: PostgresStorage itself through
+ * MODE `raw`: one node-postgres Client per writer, in pipeline mode, sending what PostgresStorage
+ * sends for an add-version on a client whose row it remembers (its optimistic commit): BEGIN, the
+ * client's advisory lock, the compare-and-set UPDATE of clients with the INSERT into versions,
+ * COMMIT, in one write, the texts built by the storage's own code (LOCK_CLIENT,
+ * addVersionIfUnchanged), each a named statement. MODE `storage`: PostgresStorage itself through
  * withTxn (getClient, addVersion, commit), with its default pool of 10 connections as serve has.
- * MODE `minimal`: raw, but only the UPDATE-and-INSERT statement, in a transaction of its own: one
- * round trip and one WAL flush per commit, the least an add-version on these tables can cost.
+ * MODE `minimal`: only an UPDATE-and-INSERT statement, in a transaction of its own and without
+ * the lock: the least an add-version on these tables can cost.
  * Usage: node pg-floor.js URI raw|storage|minimal WRITERS COUNT; prints `{"rate": commits per second, "p50": ms}`.
  */
 import { performance } from 'node:perf_hooks';
@@ -18,8 +18,8 @@ import pg from 'pg';
 import { NIL_VERSION_ID, newVersionId, type ClientId, type VersionId } from '../dist/ids.js';
 import { LOCK_CLIENT, type Query } from '../dist/storage/postgres/database.js';
 import { PostgresStorage } from '../dist/storage/postgres/postgres-storage.js';
-import { clientOf, writeChanges } from '../dist/storage/postgres/queries.js';
-import { CLIENT_QUERY } from '../dist/storage/postgres/rows.js';
+import { addVersionIfUnchanged, writeChanges } from '../dist/storage/postgres/queries.js';
+import { CLIENT_QUERY, clientFromRow, rowAfterAdd, type ClientRow } from '../dist/storage/postgres/rows.js';
 import { withTxn, type Client } from '../dist/storage/storage.js';
 
 const [uri = '', mode = 'raw', writers = '1', count = '500'] = process.argv.slice(2);
@@ -48,17 +48,25 @@ async function rawWriter(): Promise<{ add: AddVersion; end: () => Promise<void> 
     return Promise.all(sent);
   };
   const query: Query = async (text, values) => (await send([[text, values]]))[0] as never;
-  const queryAndCommit: Query = async (text, values) => (await send([[text, values], ['COMMIT']]))[0] as never;
+  // What a replica's add-version costs PostgresStorage once it knows the client's row (its
+  // optimistic commit): BEGIN, the client's lock and the compare-and-set UPDATE with the INSERT
+  // (the storage's own statement), then COMMIT, in one write and one round trip.
+  const rows = new Map<ClientId, ClientRow>();
+  const rowOf = async (clientId: ClientId): Promise<ClientRow> =>
+    rows.get(clientId) ?? ((await send([[CLIENT_QUERY, [clientId]]]))[0]!.rows[0] as ClientRow);
   const add: AddVersion = async (clientId) => {
-    const [, , row] = await send([['BEGIN'], [LOCK_CLIENT, [clientId]], [CLIENT_QUERY, [clientId]]]);
-    const before = clientOf(row) as Client;
+    const read = await rowOf(clientId);
+    const before = clientFromRow(read);
     const versionId = newVersionId();
-    const version = { versionId, parentVersionId: before.latestVersionId, historySegment: SEGMENT };
-    await writeChanges(query, clientId, { before, after: { ...before, latestVersionId: versionId }, versions: [version], snapshotData: null }, queryAndCommit);
+    const changes = { before, after: { ...before, latestVersionId: versionId }, versions: [{ versionId, parentVersionId: before.latestVersionId, historySegment: SEGMENT }], snapshotData: null };
+    const cas = addVersionIfUnchanged(clientId, read, changes);
+    const [, , written] = await send([['BEGIN'], [LOCK_CLIENT, [clientId]], [cas.text, cas.values], ['COMMIT']]);
+    if (written?.rowCount !== 1) throw new Error('the client row changed under the floor');
+    rows.set(clientId, rowAfterAdd(read, changes.after));
   };
   // The least any add-version on these tables can ask: the same UPDATE and INSERT as one
-  // statement in a transaction of its own, one round trip, no lock and no read (the writer
-  // knows its client's latest version, having written it).
+  // statement in a transaction of its own, no lock (the writer knows its client's latest
+  // version, having written it).
   const latest = new Map<ClientId, Client>();
   const minimal: AddVersion = async (clientId) => {
     const before = latest.get(clientId) ?? { latestVersionId: NIL_VERSION_ID, snapshot: null };
