@@ -73,6 +73,13 @@ describePostgres('optimistic transactions on PostgreSQL', () => {
     }
   };
 
+  /** Makes `storage` remember the client's row (a pessimistic transaction's read caches it), so that its next transaction is optimistic. */
+  const remember = async (storage: PostgresStorage): Promise<void> => {
+    const txn = await storage.txn(clientId);
+    await txn.getClient();
+    await txn.rollback();
+  };
+
   it("a stale cache answers a conflict with the other instance's version, and an add on that version succeeds", async () => {
     const v1 = okId(await syncA.addVersion(clientId, NIL_VERSION_ID, segment));
     const v2 = okId(await syncA.addVersion(clientId, v1, segment)); // a now caches latest = v2
@@ -87,6 +94,8 @@ describePostgres('optimistic transactions on PostgreSQL', () => {
 
   it("an add on the stale cache's latest, racing nobody, is refused and answered from the database", async () => {
     const v1 = okId(await syncA.addVersion(clientId, NIL_VERSION_ID, segment));
+    // A client's first add-version leaves nothing cached (it created the row); a read caches it.
+    await remember(a);
     const v2 = okId(await syncB.addVersion(clientId, v1, segment));
     // a's cache says v1, so the optimistic path accepts the parent; its commit must not land.
     expect(await syncA.addVersion(clientId, v1, segment)).toEqual({ kind: 'conflict', expectedParentVersionId: v2 });
@@ -101,6 +110,35 @@ describePostgres('optimistic transactions on PostgreSQL', () => {
     expect((await syncB.addSnapshot(clientId, v3, new Uint8Array([5]))).kind).toBe('accepted');
     expect(await syncA.getSnapshot(clientId)).toMatchObject({ versionId: v3 });
     expect(await withTxn(a, clientId, async (txn) => (await txn.getClient())?.snapshot?.versionId)).toBe(v3);
+  });
+
+  it("a conflict on an older parent than the cached latest names the database's latest, not the cached one", async () => {
+    const v1 = okId(await syncA.addVersion(clientId, NIL_VERSION_ID, segment));
+    const v2 = okId(await syncA.addVersion(clientId, v1, segment)); // a caches latest = v2
+    const v3 = okId(await syncB.addVersion(clientId, v2, segment));
+    // Answered from the cached row this would be a conflict on v2: the read-only commit's check catches it.
+    expect(await syncA.addVersion(clientId, v1, segment)).toEqual({ kind: 'conflict', expectedParentVersionId: v3 });
+  });
+
+  it("a child version's not-found or gone is decided on the row confirmed under the lock, not the cached one", async () => {
+    const v1 = okId(await syncA.addVersion(clientId, NIL_VERSION_ID, segment));
+    const v2 = okId(await syncA.addVersion(clientId, v1, segment)); // a caches latest = v2
+    const v3 = okId(await syncB.addVersion(clientId, v2, segment));
+    // No child of v3 yet, and v3 is the latest: an add on it would succeed (not-found). The cached
+    // latest v2 would make it gone; only the confirmation's compare of the row tells.
+    expect(await syncA.getChildVersion(clientId, v3)).toEqual({ kind: 'not-found' });
+  });
+
+  it("a snapshot written by a writer that keeps no milliseconds (upstream) is not overwritten by an optimistic commit", async () => {
+    const v1 = okId(await syncA.addVersion(clientId, NIL_VERSION_ID, segment));
+    const v2 = okId(await syncA.addVersion(clientId, v1, segment)); // a caches: latest v2, no snapshot
+    // As upstream's add_snapshot writes it: the clients columns only, no tcsync_snapshot_millis row.
+    await sql('UPDATE clients SET snapshot_version_id = $2, versions_since_snapshot = 0, snapshot_timestamp = 1700000000, snapshot = $3 WHERE client_id = $1', [
+      clientId, v2, Buffer.from([7]),
+    ]);
+    const v3 = okId(await syncA.addVersion(clientId, v2, segment));
+    const { rows } = await sql('SELECT latest_version_id, snapshot_version_id, versions_since_snapshot FROM clients WHERE client_id = $1', [clientId]);
+    expect(rows[0]).toEqual({ latest_version_id: v3, snapshot_version_id: v2, versions_since_snapshot: 1 });
   });
 
   it("racing writers through both instances end in one linear chain, and no error escapes", async () => {
@@ -148,6 +186,7 @@ describePostgres('optimistic transactions on PostgreSQL', () => {
 
   it('a client deleted through the other instance is not written to, and is answered as deleted', async () => {
     const v1 = okId(await syncA.addVersion(clientId, NIL_VERSION_ID, segment));
+    await remember(a);
     expect(await b.deleteClient(clientId)).toBe(true);
     const err = await errorOf(syncA.addVersion(clientId, v1, segment));
     expect(isTcsyncError(err, 'CLIENT_DELETED')).toBe(true);
