@@ -75,7 +75,9 @@ export interface TxnOptions {
    * `TXN_STALE` (withTxn does): the storage may then answer reads from what it remembers of the
    * client and check them only when the transaction needs the database, or at commit. Such a
    * transaction may read stale data, but never commits on it, and its commit succeeds only
-   * when everything it read was still true. @default false
+   * when everything it read was still true. So its reads count only once commit() has
+   * succeeded, read-only work included: one that ends in rollback() has checked nothing (an
+   * error thrown from what it read may come from stale data). @default false
    */
   readonly optimistic?: boolean;
 }
