@@ -118,19 +118,21 @@ export async function withTxn<T>(
   work: (txn: StorageTxn) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    const txn = await storage.txn(clientId, { optimistic: attempt < STALE_RETRIES });
+    const optimistic = attempt < STALE_RETRIES;
+    const runAgain = (err: unknown) => optimistic && isTcsyncError(err, 'TXN_STALE');
+    const txn = await storage.txn(clientId, { optimistic });
     let result: T;
     try {
       result = await work(txn);
     } catch (err) {
       await txn.rollback();
-      if (isTcsyncError(err, 'TXN_STALE') && attempt < STALE_RETRIES) continue;
+      if (runAgain(err)) continue;
       throw err;
     }
     try {
       await txn.commit();
     } catch (err) {
-      if (isTcsyncError(err, 'TXN_STALE') && attempt < STALE_RETRIES) continue;
+      if (runAgain(err)) continue;
       throw err;
     }
     return result;

@@ -13,14 +13,14 @@ import { TcsyncError } from '../../errors.js';
 import type { ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { KeyedMutex } from '../keyed-mutex.js';
+import { LruMap } from '../lru-map.js';
 import type { Storage, StorageTxn, TxnOptions } from '../storage.js';
 import type { ClientCache } from './client-cache.js';
-import { LruMap } from '../lru-map.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
 import { PostgresTxn } from './postgres-txn.js';
 import { addTombstone, clientExists, clientOf, hasTombstone } from './queries.js';
-import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS, type ClientRow } from './rows.js';
+import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS, clientRowOf } from './rows.js';
 import { ensureSchema, FULL_LAYOUT, inspectSchema, type SchemaLayout } from './schema.js';
 
 export class PostgresStorage implements Storage, ClientSource, ClientSink {
@@ -78,7 +78,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
       if (cached !== undefined) return new PostgresTxn(ctx, null, cached);
       // Every transaction reads the client first: that read comes with BEGIN and the lock.
       const { session, first } = await this.#db.open(clientId, 'beginning a transaction', { text: CLIENT_QUERY, values: [clientId] });
-      const row = (first?.rows[0] as ClientRow | undefined) ?? null;
+      const row = clientRowOf(first);
       // Only clients that exist are remembered.
       if (row === null) this.#cache.delete(clientId);
       else this.#cache.set(clientId, row);

@@ -26,7 +26,7 @@ import type { Client, Snapshot, Version } from '../storage.js';
 import type { ClientCache } from './client-cache.js';
 import { prepared, type Database, type Session } from './database.js';
 import { addVersionIfUnchanged, commitError, hasTombstone, isSingleAdd, writeChanges } from './queries.js';
-import { bytesOf, CLIENT_QUERY, clientFromRow, rowAfterAdd, sameRow, VERSION_COLUMNS, versionFromRow, type ClientRow, type VersionRow } from './rows.js';
+import { bytesOf, CLIENT_QUERY, clientFromRow, clientRowOf, rowAfterAdd, sameRow, VERSION_COLUMNS, versionFromRow, type ClientRow, type VersionRow } from './rows.js';
 
 const SNAPSHOT_DATA = prepared('SELECT snapshot FROM clients WHERE client_id = $1 AND snapshot_version_id = $2');
 const VERSION_BY = {
@@ -118,13 +118,12 @@ export class PostgresTxn extends StagedTxn {
       // Nothing to write, but what the work answered came from the cached row: compare it.
       let current: ClientRow | null;
       try {
-        const { rows } = await this.#ctx.db.read('checking a client', { text: CLIENT_QUERY, values: [this.#ctx.clientId] });
-        current = (rows[0] as ClientRow | undefined) ?? null;
+        current = clientRowOf(await this.#ctx.db.read('checking a client', { text: CLIENT_QUERY, values: [this.#ctx.clientId] }));
       } catch (err) {
         await this.rollback();
         throw err;
       }
-      if (current === null || this.#row === null || !sameRow(current, this.#row)) {
+      if (!this.#isAsCached(current)) {
         await this.rollback();
         throw stale();
       }
@@ -224,13 +223,17 @@ export class PostgresTxn extends StagedTxn {
       cache.delete(clientId);
       throw err;
     }
-    const current = (opened.first?.rows[0] as ClientRow | undefined) ?? null;
-    if (current === null || this.#row === null || !sameRow(current, this.#row)) {
+    if (!this.#isAsCached(clientRowOf(opened.first))) {
       cache.delete(clientId);
       await opened.session.end();
       throw stale();
     }
     this.#session = opened.session;
+  }
+
+  /** True when `current`, the row just read, is the row this optimistic transaction began on. */
+  #isAsCached(current: ClientRow | null): boolean {
+    return current !== null && this.#row !== null && sameRow(current, this.#row);
   }
 
   async #version(column: 'version_id' | 'parent_version_id', id: VersionId): Promise<Version | null> {

@@ -8,7 +8,7 @@ import { NIL_VERSION_ID, type ClientId } from '../../ids.js';
 import type { TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
 import { prepared, type Query, type Statement } from './database.js';
-import { clientFromRow, snapshotColumns, type ClientRow } from './rows.js';
+import { clientFromRow, clientRowOf, snapshotColumns, type ClientRow } from './rows.js';
 
 /** True when the client's row exists. */
 export async function clientExists(query: Query, clientId: ClientId): Promise<boolean> {
@@ -29,8 +29,8 @@ export async function addTombstone(query: Query, clientId: ClientId): Promise<vo
 
 /** The client in the result of CLIENT_QUERY (or its variant without the milliseconds), or null. */
 export function clientOf(result: pg.QueryResult | undefined): Client | null {
-  const row = result?.rows[0] as ClientRow | undefined;
-  return row === undefined ? null : clientFromRow(row);
+  const row = clientRowOf(result);
+  return row === null ? null : clientFromRow(row);
 }
 
 const INSERT_CLIENT = prepared(

@@ -2,6 +2,7 @@
  * Rows of upstream's `clients` and `versions` tables to tcsync's values and back. Ids come out of
  * PostgreSQL's uuid type in canonical form (lower case, hyphenated), so they are branded as read.
  */
+import type pg from 'pg';
 import { NIL_VERSION_ID, type VersionId } from '../../ids.js';
 import type { Client, Snapshot, Version } from '../storage.js';
 import { prepared } from './database.js';
@@ -73,6 +74,11 @@ export function bytesOf(buffer: Buffer | null): Uint8Array | null {
 export function snapshotColumns(snapshot: Snapshot | null): [string | null, number | null, number | null] {
   if (snapshot === null) return [null, null, null];
   return [snapshot.versionId, snapshot.versionsSince, Math.floor(snapshot.timestamp.getTime() / 1000)];
+}
+
+/** The client's row in the result of CLIENT_QUERY (or its variant), or null when there is none. */
+export function clientRowOf(result: pg.QueryResult | undefined): ClientRow | null {
+  return (result?.rows[0] as ClientRow | undefined) ?? null;
 }
 
 /** True when two reads of a client's row found the same values in every column a transaction reads. */
