@@ -3,12 +3,13 @@
  * validation, logging or metrics. A GET is answered as get-child-version does (200, the
  * protocol's headers, a 1 KiB body from memory, no storage). A POST commits its body as tcsync's
  * file storage commits a version, with the same calls in the same order: create the version file
- * in the client's own directory (on the threadpool), write it, fsync it, link it under its
- * parent's name, fsync the directory. So (a) and (b) can be read against "node:http plus the
- * commit and nothing else" measured in the same rounds.
+ * in the client's own directory, write it, fsync it, link it under its parent's name, fsync the
+ * directory; and it waits for the disk as tcsync does (commit-pacing.ts): inline on the event loop
+ * when it is the only request in flight, on the threadpool otherwise. So (a) and (b) can be read
+ * against "node:http plus the commit and nothing else" measured in the same rounds.
  * Usage: node bare-server.js DIR; prints `listening on http://HOST:PORT`.
  */
-import { closeSync, fstatSync, fsync, linkSync, mkdirSync, open, openSync, writevSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, open, openSync, writevSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -23,18 +24,23 @@ const headers = {
   'Cache-Control': 'no-store, max-age=0',
 };
 
+let inFlight = 0;
+
 async function commit(clientDir: string, parent: string, segment: Buffer): Promise<string> {
+  const inline = inFlight === 1;
   mkdirSync(clientDir, { recursive: true });
   const versionId = crypto.randomUUID();
   const file = path.join(clientDir, `${versionId}.version`);
-  const fd = await openFd(file, 'wx');
+  const fd = inline ? openSync(file, 'wx') : await openFd(file, 'wx');
   writevSync(fd, [Buffer.from(`{"versionId":"${versionId}","parentVersionId":"${parent}"}\n`), segment]);
-  await fsyncFd(fd);
+  if (inline) fsyncSync(fd);
+  else await fsyncFd(fd);
   fstatSync(fd);
   closeSync(fd);
   linkSync(file, path.join(clientDir, `${parent}.child`));
   const dirFd = openSync(clientDir, 'r');
-  await fsyncFd(dirFd);
+  if (inline) fsyncSync(dirFd);
+  else await fsyncFd(dirFd);
   closeSync(dirFd);
   return versionId;
 }
@@ -46,6 +52,8 @@ const server = http.createServer((req, res) => {
     res.end(body);
     return;
   }
+  inFlight += 1;
+  res.once('close', () => (inFlight -= 1));
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {

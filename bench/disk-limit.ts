@@ -2,16 +2,18 @@
  * The rename-commit limit of the disk under the data directory, run as its own process so that
  * its UV_THREADPOOL_SIZE is its own: each of WRITERS loops COUNT times over "write 1 KiB to a new
  * file, fsync it, rename it into place, fsync the directory" in a directory of its own, with the
- * same calls tcsync's commit makes (small writes synchronous, fsync on the threadpool).
+ * same calls tcsync's commit makes and waiting as it does (commit-pacing.ts): a lone writer's
+ * fsyncs inline on the event loop, several writers' on the threadpool.
  * Usage: node disk-limit.js DIR WRITERS COUNT; prints `{"rate": commits per second, "p50": ms}`.
  */
-import { closeSync, fsync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 
-const fsyncFd = promisify(fsync);
+const pooledFsync = promisify(fsync);
 const [dir = '.', writers = '1', count = '500'] = process.argv.slice(2);
+const fsyncFd = async (fd: number) => (Number(writers) === 1 ? fsyncSync(fd) : pooledFsync(fd));
 const block = Buffer.alloc(1024, 7);
 const latencies: number[] = [];
 

@@ -30,6 +30,7 @@ import type { ClientSink, ClientSource, ExportedClient } from '../client-export.
 import { LruMap } from '../lru-map.js';
 import type { Storage, StorageTxn } from '../storage.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
+import { CommitPacing } from './commit-pacing.js';
 import { ensureFormat, makeDirDurably } from './data-dir.js';
 import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-fs.js';
 import { exportFileClient, listFileTombstones } from './file-export.js';
@@ -86,6 +87,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
       dataDir: dir,
       checkpointEvery: options.checkpointEvery ?? 64,
       cache: new LruMap(options.cacheClients ?? 10_000),
+      pacing: new CommitPacing(),
     };
     return new FileStorage(shared, new ClientLocks(dir, options));
   }
@@ -98,7 +100,14 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   async txn(clientId: ClientId): Promise<StorageTxn> {
     if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
     const paths = new ClientPaths(this.#shared.dataDir, clientId);
-    const lock = await this.#locks.acquire(clientId);
+    this.#shared.pacing.opened();
+    let lock;
+    try {
+      lock = await this.#locks.acquire(clientId);
+    } catch (err) {
+      this.#shared.pacing.closed();
+      throw err;
+    }
     return new FileTxn(this.#shared, clientId, paths, lock);
   }
 

@@ -12,9 +12,10 @@ import type { ClientId, VersionId } from '../../ids.js';
 import { StagedTxn, type TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
 import { identityOf, type ClientCache, type ClientState } from './client-cache.js';
+import type { CommitPacing } from './commit-pacing.js';
 import type { HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
+import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 
@@ -23,6 +24,7 @@ export interface Shared {
   readonly dataDir: string;
   readonly checkpointEvery: number;
   readonly cache: ClientCache;
+  readonly pacing: CommitPacing;
 }
 
 export class FileTxn extends StagedTxn {
@@ -133,7 +135,8 @@ export class FileTxn extends StagedTxn {
       const [only, ...more] = changes.versions;
       if (changes.before !== null && only && more.length === 0 && changes.snapshotData === null &&
           only.parentVersionId === changes.before.latestVersionId && this.#state !== null) {
-        await this.#commitOneVersion(this.#state, only);
+        const state = this.#state;
+        await this.#shared.pacing.run((wait) => this.#commitOneVersion(state, only, wait));
       } else {
         await this.#commitWithMeta(changes);
       }
@@ -141,6 +144,7 @@ export class FileTxn extends StagedTxn {
   }
 
   protected async release(): Promise<void> {
+    this.#shared.pacing.closed();
     await this.#lock.release();
   }
 
@@ -148,11 +152,13 @@ export class FileTxn extends StagedTxn {
    * The common commit: one version on top of the latest, committed by its `.child` link. A commit
    * that fails is not acknowledged, so it must not stay visible either: when the directory fsync
    * after the link fails, the link and the file are taken back before the error is answered.
+   * Its commit point is link(2), which never replaces a name, so this is the commit that may wait
+   * inline (CommitPacing): a holder stalled past its lease still cannot commit over another's.
    */
-  async #commitOneVersion(state: ClientState, version: Version): Promise<void> {
+  async #commitOneVersion(state: ClientState, version: Version, wait: Wait): Promise<void> {
     const file = this.#paths.version(version.versionId);
     const child = this.#paths.child(version.parentVersionId);
-    await this.#writeVersionFile(version);
+    await this.#writeVersionFile(version, wait);
     let linked = false;
     try {
       this.#lock.assertHeld();
@@ -164,7 +170,7 @@ export class FileTxn extends StagedTxn {
         // Another writer committed a child of our parent: our lock was not exclusive.
         throw new TcsyncError('LOCK_LOST', 'another writer committed concurrently; nothing was committed');
       }
-      await fsyncDir(this.#paths.versionsDir);
+      await fsyncDir(this.#paths.versionsDir, wait);
     } catch (err) {
       this.#shared.cache.delete(this.#clientId);
       await this.#takeBack(linked ? [child, file] : [file], this.#paths.versionsDir);
@@ -286,11 +292,11 @@ export class FileTxn extends StagedTxn {
    * A committed version of the same id is VERSION_EXISTS before anything is written, which is
    * why addVersion need not look for one first (an open of a missing file on every commit).
    */
-  async #writeVersionFile(version: Version): Promise<void> {
+  async #writeVersionFile(version: Version, wait: Wait = 'pooled'): Promise<void> {
     const file = this.#paths.version(version.versionId);
     const chunks = encodeVersion(version);
     try {
-      await writeNewFile(file, chunks);
+      await writeNewFile(file, chunks, wait);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) throw err;
       if ((await this.loadVersion(version.versionId)) !== null) {
@@ -298,7 +304,7 @@ export class FileTxn extends StagedTxn {
       }
       // Not committed, so the file is what a failed or crashed commit left.
       await unlink(file);
-      await writeNewFile(file, chunks);
+      await writeNewFile(file, chunks, wait);
     }
   }
 
