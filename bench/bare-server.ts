@@ -4,18 +4,18 @@
  * protocol's headers, a 1 KiB body from memory, no storage). A POST commits its body as tcsync's
  * file storage commits a version, with the same calls in the same order: create the version file
  * in the client's own directory, write it, fsync it, link it under its parent's name, fsync the
- * directory; and it waits for the disk as tcsync does (commit-pacing.ts): inline on the event loop
- * when it is the only request in flight, on the threadpool otherwise. So (a) and (b) can be read
+ * directory; and it waits for the fsyncs as tcsync does (commit-pacing.ts): inline on the event
+ * loop when it is the only request in flight, on the threadpool otherwise. So (a) and (b) can be read
  * against "node:http plus the commit and nothing else" measured in the same rounds.
  * Usage: node bare-server.js DIR; prints `listening on http://HOST:PORT`.
  */
-import { closeSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, open, openSync, writevSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, openSync, writevSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 const fsyncFd = promisify(fsync);
-const openFd = promisify(open);
 const dir = process.argv[2] ?? '.';
 const body = Buffer.alloc(1024, 42);
 const NIL = '00000000-0000-0000-0000-000000000000';
@@ -27,11 +27,16 @@ const headers = {
 let inFlight = 0;
 
 async function commit(clientDir: string, parent: string, segment: Buffer): Promise<string> {
+  // As CommitPacing does: requests that arrived meanwhile are counted after the loop polls once.
+  if (inFlight === 1) {
+    await nextTurn();
+    await nextTurn();
+  }
   const inline = inFlight === 1;
   mkdirSync(clientDir, { recursive: true });
   const versionId = crypto.randomUUID();
   const file = path.join(clientDir, `${versionId}.version`);
-  const fd = inline ? openSync(file, 'wx') : await openFd(file, 'wx');
+  const fd = openSync(file, 'wx');
   writevSync(fd, [Buffer.from(`{"versionId":"${versionId}","parentVersionId":"${parent}"}\n`), segment]);
   if (inline) fsyncSync(fd);
   else await fsyncFd(fd);

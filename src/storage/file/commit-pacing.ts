@@ -2,18 +2,29 @@
  * How a FileStorage's common commits wait for the disk (durable-fs.ts `Wait`). A commit made while
  * its transaction is the only one open keeps nobody waiting, so it makes its calls inline and
  * saves the threadpool's hand-offs. With other transactions open it uses the pool, where their
- * fsyncs run side by side while the event loop goes on serving. When the disk turns slow (an
- * inline commit took longer than SLOW_MS), commits use the pool for a while, so that one slow
- * fsync cannot hold up /healthz, other requests or a lock's lease refresh for long.
+ * fsyncs run side by side while the event loop goes on serving. On a slow disk (commits take
+ * SLOW_MS or more, as a moving average) every commit uses the pool, so that fsyncs cannot hold up
+ * /healthz, other requests or a lock's lease refresh for long; a single slow commit, which a busy
+ * shared disk makes now and then, does not count for much.
+ *
+ * "Only one open" must count the requests that arrived while the event loop was busy, too. They
+ * sit unread in their sockets until the loop polls again, and an inline commit keeps it from
+ * polling; so without a look, every commit of 16 busy clients would find itself alone, one after
+ * the other, each blocking the rest. Before it decides, a commit lets the loop poll once (two
+ * turns of setImmediate, a few microseconds when idle), and requests that were waiting open their
+ * transactions meanwhile.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Wait } from './durable-fs.js';
 
-const SLOW_MS = 5;
-const POOLED_AFTER_SLOW_MS = 10_000;
+const SLOW_MS = 4;
+/** The weight of the latest commit in the moving average: about the last ten count. */
+const WEIGHT = 0.1;
 
 export class CommitPacing {
   #open = 0;
-  #pooledUntil = 0;
+  /** Moving average of how long commits took, inline or pooled, in ms. */
+  #typicalMs = 0;
 
   /** A transaction began; it counts from before it waits for its lock. */
   opened(): void {
@@ -26,13 +37,22 @@ export class CommitPacing {
 
   /** Runs an open transaction's `commit` with the wait that suits the moment. */
   async run<T>(commit: (wait: Wait) => Promise<T>): Promise<T> {
-    if (this.#open !== 1 || performance.now() < this.#pooledUntil) return commit('pooled');
+    let wait: Wait = 'pooled';
+    if (this.#mayWaitInline()) {
+      // The first turn ends the current poll phase, the second comes after the next poll.
+      await nextTurn();
+      await nextTurn();
+      if (this.#mayWaitInline()) wait = 'inline';
+    }
     const started = performance.now();
     try {
-      return await commit('inline');
+      return await commit(wait);
     } finally {
-      const ended = performance.now();
-      if (ended - started > SLOW_MS) this.#pooledUntil = ended + POOLED_AFTER_SLOW_MS;
+      this.#typicalMs += WEIGHT * (performance.now() - started - this.#typicalMs);
     }
+  }
+
+  #mayWaitInline(): boolean {
+    return this.#open === 1 && this.#typicalMs < SLOW_MS;
   }
 }
