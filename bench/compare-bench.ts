@@ -5,7 +5,9 @@
  * client and interleaved round by round so that noise on this shared machine falls on both.
  * Scenarios: (a) one client adding 1 KiB versions in sequence, (b) 16 clients with 16 requests
  * in flight, (c) a get-child-version walk of (a)'s versions, (d) add-version p50 at a history of
- * 100 and of 5,000. Beside them, the floors the figures are read against: the disk's
+ * 100 and of 5,000. Every process first serves each scenario unmeasured (a server that has run
+ * for a while is warm; tcsync's longer request path otherwise pays most of the JIT's warm-up in
+ * the first round). Beside them, the floors the figures are read against: the disk's
  * rename-commit limit, and a bare node:http handler (bare-server.ts) running (a) to (c) with
  * tcsync's commit and nothing else; and both servers' RSS. With a PostgreSQL server
  * (bench-postgres.ts) a third process, tcsync serving an empty database of its own, runs
@@ -14,14 +16,14 @@
  * 1 writer as (a) and 16 as (b).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDatabase } from './bench-postgres.js';
 import { NIL, REPO, Replica, addInParallel, inTurn, repeat, rssMiB, scaled, start, startTcsync, stop, type Server } from './bench-servers.js';
 import { fmt, median, percentile, type BenchSection } from './report.js';
+import { scratchDir } from './scratch.js';
 
 const REFERENCE = path.resolve(REPO, '../shared/bench/sqlite-reference-server.mjs');
 const ROUNDS = 4;
@@ -31,6 +33,9 @@ const PARALLEL_PER_ROUND = scaled(50);
 const LONG_HISTORY = scaled(5000);
 const HISTORY_SAMPLES = scaled(150);
 const DISK_SERIAL_PER_ROUND = scaled(250);
+/** Unmeasured requests of each kind that every process serves first, as a long-running server is warm. */
+const WARM_UP = scaled(300);
+const CREATES = 300;
 const POSTGRES = 'tcsync on PostgreSQL';
 
 interface Figures {
@@ -64,6 +69,39 @@ function diskLimit(dir: string, writers: number, count: number, threads: number)
   return runFloor('./disk-limit.js', [dir, writers, count], { ...process.env, UV_THREADPOOL_SIZE: String(threads) });
 }
 
+/** Warms a server's JIT up with each scenario, on a client of its own. */
+async function warmUp(server: Server): Promise<void> {
+  const replica = new Replica(server.url);
+  const others = Array.from({ length: CLIENTS }, () => new Replica(server.url));
+  try {
+    await repeat(WARM_UP, () => replica.add());
+    await addInParallel(others, Math.ceil(WARM_UP / CLIENTS));
+    const parents = [NIL, ...replica.versions.slice(0, -1)];
+    let i = 0;
+    await repeat(parents.length, () => replica.get(parents[i++] as string));
+  } finally {
+    for (const r of [replica, ...others]) await r.close();
+  }
+}
+
+/**
+ * What creating a file costs in a new directory under `root` right now: p50 ms and kernel CPU µs
+ * per create. It moves with what was deleted nearby in the last minutes (see scratch.ts), and
+ * only tcsync creates a file per commit, so each run shows it.
+ */
+function createCost(root: string): { readonly p50: number; readonly systemUs: number } {
+  const dir = path.join(root, 'create-cost', randomUUID());
+  mkdirSync(dir, { recursive: true });
+  const times: number[] = [];
+  const before = process.cpuUsage();
+  for (let i = 0; i < CREATES; i++) {
+    const started = performance.now();
+    closeSync(openSync(path.join(dir, String(i)), 'wx'));
+    times.push(performance.now() - started);
+  }
+  return { p50: median(times), systemUs: process.cpuUsage(before).system / CREATES };
+}
+
 /** pg-floor.ts's two ways of doing PostgresStorage's database work without HTTP. */
 const PG_FLOORS = ['raw', 'storage'] as const;
 type PgFloorMode = (typeof PG_FLOORS)[number];
@@ -74,7 +112,7 @@ export async function bench(): Promise<BenchSection> {
   if (!existsSync(REFERENCE)) {
     return { title: 'tcsync vs the SQLite reference server', rows: [['comparison', 'skipped', `${REFERENCE} is missing`]] };
   }
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-compare-'));
+  const root = await scratchDir('compare');
   // tcsync on PostgreSQL runs in the same rounds as the other two, when there is a database.
   const database = await benchDatabase();
   // The user's environment decides the threadpool, as it does for serve; unset means tcsync's default.
@@ -87,6 +125,7 @@ export async function bench(): Promise<BenchSection> {
   // The bare handler runs (a) to (c) in the same rotation as the servers, so that it meets the same noise.
   const measured = [...servers, bare];
   await new Promise((resolve) => setTimeout(resolve, 500));
+  const creates = [createCost(root)];
   const figures = new Map<string, Figures>(measured.map((s) => [s.name, {
     sequentialRates: [], sequentialLatencies: [], parallelRates: [], walkRates: [], walkLatencies: [],
     shortHistory: [], longHistory: [], rssIdle: rssMiB(s), rssAfterParallel: NaN,
@@ -99,6 +138,7 @@ export async function bench(): Promise<BenchSection> {
   const pgFloors: PgFloors = { raw: { serial: [], parallel: [] }, storage: { serial: [], parallel: [] } };
   const histories = new Map<string, [Replica, Replica]>();
   try {
+    for (const s of measured) await warmUp(s);
     for (let round = 0; round < ROUNDS; round++) {
       for (const s of inTurn(round, measured)) {
         const { rate, latencies } = await repeat(SEQUENTIAL_PER_ROUND, () => sequential.get(s.name)!.add());
@@ -121,6 +161,7 @@ export async function bench(): Promise<BenchSection> {
       }
     }
     for (const s of servers) at(s).rssAfterParallel = rssMiB(s);
+    creates.push(createCost(root));
 
     for (let round = 0; round < ROUNDS - 1; round++) {
       for (const s of inTurn(round, measured)) {
@@ -157,7 +198,6 @@ export async function bench(): Promise<BenchSection> {
   const serial = { rate: median(limits.serial.map((l) => l.rate)), p50: median(limits.serial.map((l) => l.p50)) };
   const writers4 = { rate: median(limits.writers4.map((l) => l.rate)) };
   const writers16 = { rate: median(limits.writers16.map((l) => l.rate)) };
-  await rm(root, { recursive: true, force: true });
 
   const t = figures.get('tcsync') as Figures;
   const r = figures.get('reference') as Figures;
@@ -176,6 +216,7 @@ export async function bench(): Promise<BenchSection> {
       ['(d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(t))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(t.shortHistory))} vs ${fmt.ms(median(r.shortHistory))} (target <= 1.2x)`],
       ['RSS idle', `${t.rssIdle.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} MiB`, fmt.ratio(t.rssIdle / r.rssIdle)],
       ['RSS after (b)', `${t.rssAfterParallel.toFixed(0)} MiB vs ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(t.rssAfterParallel / r.rssAfterParallel)} (target <= 1.5x)`],
+      ['creating a file in a new directory beside the servers\' (before the rounds; after (b)\'s)', creates.map((c) => `p50 ${fmt.ms(c.p50)}, ${c.systemUs.toFixed(0)} µs kernel CPU`).join('; '), 'a cost only tcsync pays per commit; on this ext4 without a journal it grows with files deleted nearby in the last minutes (see README)'],
       ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory; median of the rounds of (a) and (b)'],
       ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
       ["bare node:http handler doing tcsync's commit: (a), (b)", `${fmt.perSec(median(b.sequentialRates))}, p50 ${fmt.ms(median(b.sequentialLatencies))}; ${fmt.perSec(median(b.parallelRates))}`, 'the floor of a commit over HTTP: create, write, fsync, link, fsync the directory, and nothing else; in the rounds of (a) and (b)'],

@@ -5,8 +5,6 @@
  * what GraphQL itself costs); then versions(first: 100) latency on a 2,000-version client.
  * Target: GraphQL addVersion at least 70% of HTTP add-version's rate.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { AccessPolicy } from '../dist/access-policy.js';
 import { createGraphqlHandler } from '../dist/graphql/index.js';
@@ -25,6 +23,7 @@ import {
 import { clientWithHistory } from './fixtures.js';
 import { benchLogger, LoadClient } from './load-client.js';
 import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
+import { scratchDir } from './scratch.js';
 
 const SEGMENT = new Uint8Array(1024).fill(42);
 const SEGMENT_BASE64 = Buffer.from(SEGMENT).toString('base64');
@@ -131,46 +130,42 @@ async function pageLatencies(server: Server, clientId: ClientId): Promise<number
 }
 
 export async function bench(): Promise<BenchSection> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-graphql-'));
+  const root = await scratchDir('graphql');
   const rows: Array<[string, string, string?]> = [];
-  try {
-    const kinds: Array<[string, Storage, number]> = [
-      ['FileStorage', await FileStorage.open(path.join(root, 'data')), REQUESTS],
-      // No fsync: GraphQL's own cost is all that separates the transports here.
-      ['InMemoryStorage', new InMemoryStorage(), REQUESTS * 5],
-    ];
-    for (const [name, storage, requests] of kinds) {
-      const server = await startServer(storage);
-      try {
-        const [directRate, httpRate, graphqlRate] = (await addRates([direct(server), viaHttp(server), viaGraphql(server)], requests)) as [number, number, number];
-        const ratio = graphqlRate / httpRate;
+  const kinds: Array<[string, Storage, number]> = [
+    ['FileStorage', await FileStorage.open(path.join(root, 'data')), REQUESTS],
+    // No fsync: GraphQL's own cost is all that separates the transports here.
+    ['InMemoryStorage', new InMemoryStorage(), REQUESTS * 5],
+  ];
+  for (const [name, storage, requests] of kinds) {
+    const server = await startServer(storage);
+    try {
+      const [directRate, httpRate, graphqlRate] = (await addRates([direct(server), viaHttp(server), viaGraphql(server)], requests)) as [number, number, number];
+      const ratio = graphqlRate / httpRate;
+      rows.push(
+        [`${name}: addVersion via SyncService (1 client, sequential, 1 KiB)`, fmt.perSec(directRate), `1 / median of ${requests} adds`],
+        [`${name}: add-version via HTTP`, fmt.perSec(httpRate), fmt.pct(httpRate / directRate) + ' of direct'],
+        [
+          `${name}: addVersion via GraphQL`,
+          fmt.perSec(graphqlRate),
+          // The target is for the product, on files; in memory the row shows GraphQL's own cost.
+          storage instanceof FileStorage ? `${fmt.pct(ratio)} of HTTP (target >= 70%) ${ratio >= 0.7 ? 'met' : 'MISSED'}` : `${fmt.pct(ratio)} of HTTP (no fsync: GraphQL's own cost)`,
+        ],
+      );
+      if (storage instanceof FileStorage) {
+        const clientId = await clientWithHistory(storage, CHAIN, SEGMENT);
+        const times = await pageLatencies(server, clientId);
+        const walk = await storageWalkLatencies(storage, clientId);
         rows.push(
-          [`${name}: addVersion via SyncService (1 client, sequential, 1 KiB)`, fmt.perSec(directRate), `1 / median of ${requests} adds`],
-          [`${name}: add-version via HTTP`, fmt.perSec(httpRate), fmt.pct(httpRate / directRate) + ' of direct'],
-          [
-            `${name}: addVersion via GraphQL`,
-            fmt.perSec(graphqlRate),
-            // The target is for the product, on files; in memory the row shows GraphQL's own cost.
-            storage instanceof FileStorage ? `${fmt.pct(ratio)} of HTTP (target >= 70%) ${ratio >= 0.7 ? 'met' : 'MISSED'}` : `${fmt.pct(ratio)} of HTTP (no fsync: GraphQL's own cost)`,
-          ],
+          [`${name}: versions(first: 100) via GraphQL on a ${CHAIN}-version client, 1 KiB each`, fmt.ms(median(times)), `median of ${PAGE_READS}; p95 ${fmt.ms(percentile(times, 95))}`],
+          [`${name}: the same 102 reads straight on storage`, fmt.ms(median(walk)), `median of ${PAGE_READS}; p95 ${fmt.ms(percentile(walk, 95))}`],
         );
-        if (storage instanceof FileStorage) {
-          const clientId = await clientWithHistory(storage, CHAIN, SEGMENT);
-          const times = await pageLatencies(server, clientId);
-          const walk = await storageWalkLatencies(storage, clientId);
-          rows.push(
-            [`${name}: versions(first: 100) via GraphQL on a ${CHAIN}-version client, 1 KiB each`, fmt.ms(median(times)), `median of ${PAGE_READS}; p95 ${fmt.ms(percentile(times, 95))}`],
-            [`${name}: the same 102 reads straight on storage`, fmt.ms(median(walk)), `median of ${PAGE_READS}; p95 ${fmt.ms(percentile(walk, 95))}`],
-          );
-        }
-      } finally {
-        await server.connection.close();
-        await server.server.close();
-        await storage.close();
       }
+    } finally {
+      await server.connection.close();
+      await server.server.close();
+      await storage.close();
     }
-  } finally {
-    await rm(root, { recursive: true, force: true });
   }
   return { title: 'GraphQL: addVersion next to HTTP add-version and SyncService; versions() latency', rows };
 }

@@ -4,8 +4,6 @@
  * same work done on SyncService + FileStorage directly in the same run, so the ratios show what
  * HTTP adds and how far per-client locks let clients commit in parallel.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AccessPolicy } from '../dist/access-policy.js';
@@ -14,6 +12,7 @@ import { FileStorage, NIL_VERSION_ID, parseClientId, SyncService, type ClientId,
 import { clientWithHistory } from './fixtures.js';
 import { benchLogger, LoadClient } from './load-client.js';
 import { fmt, median, percentile, timeEach, type BenchSection } from './report.js';
+import { scratchDir } from './scratch.js';
 
 const SEGMENT = new Uint8Array(1024).fill(42);
 const HISTORY_SEGMENT = 'application/vnd.taskchampion.history-segment';
@@ -40,7 +39,7 @@ async function rateOf(loops: readonly (() => Promise<void>)[], count: number): P
 }
 
 export async function bench(): Promise<BenchSection> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-bench-http-'));
+  const root = await scratchDir('http');
   const storage = await FileStorage.open(path.join(root, 'data'));
   const metrics = new ServerMetrics();
   const sync = new SyncService(instrumentStorage(storage, metrics), { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
@@ -138,6 +137,5 @@ export async function bench(): Promise<BenchSection> {
     await Promise.all(connections.map((c) => c.close()));
     await server.close();
     await storage.close();
-    await rm(root, { recursive: true, force: true });
   }
 }

@@ -3,8 +3,6 @@
  * directory of 1,000 clients x 100 versions of 1 KiB (BENCH_OPS_CLIENTS changes the count).
  * Backup is shown whole (copy, fsync, verify of the copy) and without its verify.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FileStorage, parseClientId } from '../dist/index.js';
@@ -13,6 +11,7 @@ import { forEachLimit } from '../dist/pool.js';
 import { verifyDataDir } from '../dist/ops/verify.js';
 import { clientWithHistory } from './fixtures.js';
 import { fmt, type BenchSection } from './report.js';
+import { scratchDir } from './scratch.js';
 
 const CLIENTS = Number(process.env.BENCH_OPS_CLIENTS ?? 1000);
 const VERSIONS = 100;
@@ -32,28 +31,24 @@ const mbPerSec = (bytes: number, ms: number) => `${(bytes / 1e6 / (ms / 1000)).t
 const clientsPerSec = (ms: number) => fmt.perSec(CLIENTS / (ms / 1000));
 
 export async function bench(): Promise<BenchSection> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'tcsync-ops-bench-'));
-  try {
-    const dataDir = path.join(root, 'data');
-    const buildStart = performance.now();
-    await buildDataDir(dataDir);
-    const buildMs = performance.now() - buildStart;
+  const root = await scratchDir('ops');
+  const dataDir = path.join(root, 'data');
+  const buildStart = performance.now();
+  await buildDataDir(dataDir);
+  const buildMs = performance.now() - buildStart;
 
-    const verify = await verifyDataDir(dataDir);
-    if (!verify.sound || verify.clients !== CLIENTS || verify.versions !== CLIENTS * VERSIONS) throw new Error('bench: the data directory did not verify');
-    const backup = await backupDataDir(dataDir, path.join(root, 'backup'));
-    const copyMs = backup.durationMs - backup.verify.durationMs;
-    const size = `${CLIENTS} clients x ${VERSIONS} versions, ${(verify.bytes / 1e6).toFixed(0)} MB`;
-    return {
-      title: `Operations: verify and backup (${size})`,
-      rows: [
-        ['verify', clientsPerSec(verify.durationMs), `${mbPerSec(verify.bytes, verify.durationMs)}; ${fmt.ms(verify.durationMs)} in all, every file read and checksummed`],
-        ['backup (copy + fsync + verify)', clientsPerSec(backup.durationMs), `${mbPerSec(backup.bytes, backup.durationMs)}; ${fmt.ms(backup.durationMs)} in all`],
-        ['backup copy + fsync only', clientsPerSec(copyMs), `${mbPerSec(backup.bytes, copyMs)}; each file fsync'd`],
-        ['building the data dir', clientsPerSec(buildMs), `one transaction of ${VERSIONS} versions per client, 16 at once (for scale)`],
-      ],
-    };
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
+  const verify = await verifyDataDir(dataDir);
+  if (!verify.sound || verify.clients !== CLIENTS || verify.versions !== CLIENTS * VERSIONS) throw new Error('bench: the data directory did not verify');
+  const backup = await backupDataDir(dataDir, path.join(root, 'backup'));
+  const copyMs = backup.durationMs - backup.verify.durationMs;
+  const size = `${CLIENTS} clients x ${VERSIONS} versions, ${(verify.bytes / 1e6).toFixed(0)} MB`;
+  return {
+    title: `Operations: verify and backup (${size})`,
+    rows: [
+      ['verify', clientsPerSec(verify.durationMs), `${mbPerSec(verify.bytes, verify.durationMs)}; ${fmt.ms(verify.durationMs)} in all, every file read and checksummed`],
+      ['backup (copy + fsync + verify)', clientsPerSec(backup.durationMs), `${mbPerSec(backup.bytes, backup.durationMs)}; ${fmt.ms(backup.durationMs)} in all`],
+      ['backup copy + fsync only', clientsPerSec(copyMs), `${mbPerSec(backup.bytes, copyMs)}; each file fsync'd`],
+      ['building the data dir', clientsPerSec(buildMs), `one transaction of ${VERSIONS} versions per client, 16 at once (for scale)`],
+    ],
+  };
 }

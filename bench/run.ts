@@ -3,6 +3,7 @@
  * Each area's benchmark is a module exporting `bench(): Promise<BenchSection>`.
  */
 import { printSection, type BenchSection } from './report.js';
+import { removeScratch } from './scratch.js';
 
 type Bench = () => Promise<BenchSection>;
 
@@ -17,8 +18,12 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
 
 const only = process.argv.slice(2);
 console.log(`# tcsync benchmark (node ${process.version}, ${new Date().toISOString()})`);
-for (const [name, load] of areas) {
-  if (only.length > 0 && !only.includes(name)) continue;
-  const { bench } = await load();
-  printSection(await bench());
+try {
+  for (const [name, load] of areas) {
+    if (only.length > 0 && !only.includes(name)) continue;
+    const { bench } = await load();
+    printSection(await bench());
+  }
+} finally {
+  await removeScratch();
 }
