@@ -27,6 +27,9 @@ export interface Shared {
   readonly pacing: CommitPacing;
 }
 
+/** Longest inline wait after which a commit still trusts its lease (the default lease is 8 s). */
+const INLINE_STALL_MS = 1000;
+
 export class FileTxn extends StagedTxn {
   readonly #shared: Shared;
   readonly #clientId: ClientId;
@@ -158,10 +161,12 @@ export class FileTxn extends StagedTxn {
   async #commitOneVersion(state: ClientState, version: Version, wait: Wait): Promise<void> {
     const file = this.#paths.version(version.versionId);
     const child = this.#paths.child(version.parentVersionId);
+    const started = performance.now();
     await this.#writeVersionFile(version, wait);
     let linked = false;
     try {
       this.#lock.assertHeld();
+      this.#assertNotStalled(wait, started);
       try {
         linkSync(file, child);
         linked = true;
@@ -178,7 +183,20 @@ export class FileTxn extends StagedTxn {
     }
     const next = { ...state, latest: version.versionId, steps: state.steps + 1 };
     this.#remember(next);
-    if (next.steps >= this.#shared.checkpointEvery) await this.#checkpoint(next);
+    // The checkpoint is only an optimisation: after a stall it is left to a later commit.
+    if (next.steps >= this.#shared.checkpointEvery && (wait === 'pooled' || performance.now() - started < INLINE_STALL_MS)) await this.#checkpoint(next);
+  }
+
+  /**
+   * An inline wait stops the event loop, and with it the lease's refresh and the takeover
+   * detection that assertHeld() reads. A stall shorter than INLINE_STALL_MS keeps the lock
+   * directory's mtime well inside its stale time (refreshed every staleMs / 2), so nobody can have
+   * taken the lock; a longer one fails the commit before its commit point.
+   */
+  #assertNotStalled(wait: Wait, started: number): void {
+    if (wait === 'inline' && performance.now() - started >= INLINE_STALL_MS) {
+      throw new TcsyncError('LOCK_LOST', 'the disk stalled the commit past what the lock lease allows; nothing was committed');
+    }
   }
 
   /**
