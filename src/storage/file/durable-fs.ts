@@ -64,7 +64,7 @@ export function isErrno(err: unknown, ...codes: string[]): boolean {
  * is a round trip through libuv's threadpool (a hand-off and a wake-up each), and reading one small
  * file takes four of them (open, stat, read, close) where the calls themselves cost microseconds
  * on a page-cached file; the SQLite reference server does all its I/O synchronously. Only fsync,
- * which waits for the disk, always goes to the threadpool, so the event loop serves other
+ * which waits for the disk, may go to the threadpool (see Wait), so the event loop serves other
  * requests meanwhile. Larger files stay asynchronous: copying 100 MiB would stall every request.
  */
 const SYNC_IO_MAX = 256 * 1024;

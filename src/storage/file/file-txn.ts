@@ -156,7 +156,7 @@ export class FileTxn extends StagedTxn {
    * that fails is not acknowledged, so it must not stay visible either: when the directory fsync
    * after the link fails, the link and the file are taken back before the error is answered.
    * Its commit point is link(2), which never replaces a name, so this is the commit that may wait
-   * inline (CommitPacing): a holder stalled past its lease still cannot commit over another's.
+   * inline (CommitPacing); an inline wait long enough to endanger the lease fails it (#stalled).
    */
   async #commitOneVersion(state: ClientState, version: Version, wait: Wait): Promise<void> {
     const file = this.#paths.version(version.versionId);
@@ -166,7 +166,9 @@ export class FileTxn extends StagedTxn {
     let linked = false;
     try {
       this.#lock.assertHeld();
-      this.#assertNotStalled(wait, started);
+      if (this.#stalled(wait, started)) {
+        throw new TcsyncError('LOCK_LOST', 'the disk stalled the commit past what the lock lease allows; nothing was committed');
+      }
       try {
         linkSync(file, child);
         linked = true;
@@ -184,19 +186,17 @@ export class FileTxn extends StagedTxn {
     const next = { ...state, latest: version.versionId, steps: state.steps + 1 };
     this.#remember(next);
     // The checkpoint is only an optimisation: after a stall it is left to a later commit.
-    if (next.steps >= this.#shared.checkpointEvery && (wait === 'pooled' || performance.now() - started < INLINE_STALL_MS)) await this.#checkpoint(next);
+    if (next.steps >= this.#shared.checkpointEvery && !this.#stalled(wait, started)) await this.#checkpoint(next);
   }
 
   /**
    * An inline wait stops the event loop, and with it the lease's refresh and the takeover
    * detection that assertHeld() reads. A stall shorter than INLINE_STALL_MS keeps the lock
    * directory's mtime well inside its stale time (refreshed every staleMs / 2), so nobody can have
-   * taken the lock; a longer one fails the commit before its commit point.
+   * taken the lock; after a longer one the commit must not trust it.
    */
-  #assertNotStalled(wait: Wait, started: number): void {
-    if (wait === 'inline' && performance.now() - started >= INLINE_STALL_MS) {
-      throw new TcsyncError('LOCK_LOST', 'the disk stalled the commit past what the lock lease allows; nothing was committed');
-    }
+  #stalled(wait: Wait, started: number): boolean {
+    return wait === 'inline' && performance.now() - started >= INLINE_STALL_MS;
   }
 
   /**
