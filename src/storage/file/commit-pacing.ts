@@ -21,10 +21,24 @@ const SLOW_MS = 4;
 /** The weight of the latest commit in the moving average: about the last ten count. */
 const WEIGHT = 0.1;
 
+export interface CommitPacingOptions {
+  /**
+   * The clock commits are timed with, in ms. Only tests pass one: timing real commits (or
+   * sleeps) would make a test of the moving average depend on how loaded the machine is.
+   * @default performance.now()
+   */
+  readonly now?: () => number;
+}
+
 export class CommitPacing {
   #open = 0;
   /** Moving average of how long commits took, inline or pooled, in ms. */
   #typicalMs = 0;
+  readonly #now: () => number;
+
+  constructor(options: CommitPacingOptions = {}) {
+    this.#now = options.now ?? (() => performance.now());
+  }
 
   /** A transaction began; it counts from before it waits for its lock. */
   opened(): void {
@@ -44,11 +58,11 @@ export class CommitPacing {
       await nextTurn();
       if (this.#mayWaitInline()) wait = 'inline';
     }
-    const started = performance.now();
+    const started = this.#now();
     try {
       return await commit(wait);
     } finally {
-      this.#typicalMs += WEIGHT * (performance.now() - started - this.#typicalMs);
+      this.#typicalMs += WEIGHT * (this.#now() - started - this.#typicalMs);
     }
   }
 
