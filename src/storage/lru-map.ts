@@ -1,14 +1,19 @@
 /**
- * A Map of at most `capacity` entries that forgets the least recently used first: what each
- * storage remembers of the clients it has seen (see file/client-cache.ts, postgres/client-cache.ts).
+ * A Map of at most `capacity` entries, or of entries weighing at most `capacity` together, that
+ * forgets the least recently used first: what each storage remembers of the clients it has seen
+ * (see file/client-cache.ts, postgres/client-cache.ts) and of their versions (file/version-memo.ts).
  * A capacity of 0 remembers nothing.
  */
 export class LruMap<K, V> {
   readonly #entries = new Map<K, V>();
   readonly #capacity: number;
+  readonly #weigh: (value: V) => number;
+  #weight = 0;
 
-  constructor(capacity: number) {
+  /** `weigh` tells what an entry counts against the capacity; by default each counts 1. */
+  constructor(capacity: number, weigh: (value: V) => number = () => 1) {
     this.#capacity = capacity;
+    this.#weigh = weigh;
   }
 
   get(key: K): V | undefined {
@@ -22,14 +27,23 @@ export class LruMap<K, V> {
   }
 
   set(key: K, value: V): void {
-    this.#entries.delete(key);
-    if (this.#capacity <= 0) return;
+    this.delete(key);
+    const weight = this.#weigh(value);
+    if (weight > this.#capacity) return;
     this.#entries.set(key, value);
-    if (this.#entries.size > this.#capacity) this.#entries.delete(this.#entries.keys().next().value as K);
+    this.#weight += weight;
+    for (const [oldest, old] of this.#entries) {
+      if (this.#weight <= this.#capacity) break;
+      this.#entries.delete(oldest);
+      this.#weight -= this.#weigh(old);
+    }
   }
 
   delete(key: K): void {
+    const value = this.#entries.get(key);
+    if (value === undefined) return;
     this.#entries.delete(key);
+    this.#weight -= this.#weigh(value);
   }
 
   get size(): number {

@@ -6,6 +6,7 @@ import type { BigIntStats } from 'node:fs';
 import type { ClientId, VersionId } from '../../ids.js';
 import type { LruMap } from '../lru-map.js';
 import type { ClientMeta } from './client-meta.js';
+import type { Incarnation } from './version-memo.js';
 
 /** A client's committed state as last seen by this process. */
 export interface ClientState {
@@ -17,6 +18,11 @@ export interface ClientState {
   readonly steps: number;
   /** The lease under which this was last known true; while it lasts, nobody else can change it. */
   readonly leaseId: number;
+  /**
+   * Shared by the states that follow one another while this process knows the client's history
+   * to be the same one (nothing deleted it since): versions are remembered under it (version-memo.ts).
+   */
+  readonly incarnation: Incarnation;
 }
 
 /** Client states by id, the least recently used forgotten first. */

@@ -37,6 +37,7 @@ import { exportFileClient, listFileTombstones } from './file-export.js';
 import { importFileClient, importFileTombstone } from './file-import.js';
 import { FileTxn, type Shared } from './file-txn.js';
 import { ClientPaths, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
+import { VersionMemo } from './version-memo.js';
 
 export { DATA_FORMAT } from './data-dir.js';
 
@@ -52,6 +53,11 @@ export interface FileStorageOptions extends LockOptions {
    * @default 10000
    */
   readonly cacheClients?: number;
+  /**
+   * How many bytes of recently committed or read versions are kept in memory (version-memo.ts).
+   * @default 8388608 (8 MiB)
+   */
+  readonly versionMemoBytes?: number;
 }
 
 export class FileStorage implements Storage, ClientSource, ClientSink {
@@ -87,6 +93,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
       dataDir: dir,
       checkpointEvery: options.checkpointEvery ?? 64,
       cache: new LruMap(options.cacheClients ?? 10_000),
+      versions: new VersionMemo(options.versionMemoBytes ?? 8 * 1024 * 1024),
       pacing: new CommitPacing(),
     };
     return new FileStorage(shared, new ClientLocks(dir, options));

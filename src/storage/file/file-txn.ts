@@ -18,12 +18,14 @@ import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type Snaps
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
+import type { VersionMemo } from './version-memo.js';
 
 /** What every transaction of one FileStorage shares. */
 export interface Shared {
   readonly dataDir: string;
   readonly checkpointEvery: number;
   readonly cache: ClientCache;
+  readonly versions: VersionMemo;
   readonly pacing: CommitPacing;
 }
 
@@ -67,7 +69,8 @@ export class FileTxn extends StagedTxn {
         // Only the lock holder completes a commit; without the lock the pending links are
         // followed where client.json lists them (#childIdOf), which needs no write.
         if (meta.pendingLinks.length > 0 && this.#lock.exclusive) await this.#createLinks(meta.pendingLinks);
-        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId };
+        // Rewritten by someone else, or not known: whatever was remembered may be of another history.
+        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId, incarnation: {} };
       }
       state = await this.#followChildren(state);
       this.#remember(state);
@@ -80,6 +83,8 @@ export class FileTxn extends StagedTxn {
   }
 
   protected loadVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    const remembered = this.#state && this.#shared.versions.childOf(this.#clientId, this.#state.incarnation, parentVersionId);
+    if (remembered) return Promise.resolve(remembered);
     return this.#io('read version', async () => {
       let file = this.#paths.child(parentVersionId);
       let bytes = await readFileOrNull(file);
@@ -91,6 +96,7 @@ export class FileTxn extends StagedTxn {
       if (bytes === null) return null;
       const version = decodeVersion(bytes, file);
       if (version.parentVersionId !== parentVersionId) throw new TcsyncError('CORRUPT', `${file}: names parent ${version.parentVersionId}`);
+      this.#rememberVersion(version);
       return version;
     });
   }
@@ -185,6 +191,7 @@ export class FileTxn extends StagedTxn {
     }
     const next = { ...state, latest: version.versionId, steps: state.steps + 1 };
     this.#remember(next);
+    this.#rememberVersion(version);
     // The checkpoint is only an optimisation: after a stall it is left to a later commit.
     if (next.steps >= this.#shared.checkpointEvery && !this.#stalled(wait, started)) await this.#checkpoint(next);
   }
@@ -261,7 +268,8 @@ export class FileTxn extends StagedTxn {
       if (supersededSnapshot !== null) await unlink(this.#paths.snapshotBlob(supersededSnapshot.file)).catch(() => undefined);
       const st = await statOrNull(this.#paths.meta);
       if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
-      this.#remember({ identity: identityOf(st), meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId });
+      const incarnation = this.#state?.incarnation ?? {};
+      this.#remember({ identity: identityOf(st), meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId, incarnation });
     } catch {
       this.#shared.cache.delete(this.#clientId);
     }
@@ -297,7 +305,7 @@ export class FileTxn extends StagedTxn {
       await replaceFile(this.#paths.meta, serializeMeta(meta));
       await fsyncDir(this.#paths.dir);
       const st = await statOrNull(this.#paths.meta);
-      if (st !== null) this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps: 0, leaseId: this.#lock.leaseId });
+      if (st !== null) this.#remember({ ...state, identity: identityOf(st), meta, steps: 0 });
     } catch {
       // Only an optimisation, and the version is already committed: every checkpoint on the
       // chain describes the same state, old or new. Forget what we know and reload next time.
@@ -368,6 +376,12 @@ export class FileTxn extends StagedTxn {
    */
   #pendingChildOf(parent: VersionId): VersionId | null {
     return this.#state?.meta.pendingLinks.find((link) => link.parentVersionId === parent)?.versionId ?? null;
+  }
+
+  /** Remembers a committed version for this transaction's incarnation of the client. */
+  #rememberVersion(version: Version): void {
+    // Only under the lock: without it, the client may be deleted while it is read.
+    if (this.#state !== null && this.#lock.exclusive) this.#shared.versions.remember(this.#clientId, this.#state.incarnation, version);
   }
 
   #remember(state: ClientState): void {

@@ -1,0 +1,50 @@
+/**
+ * Versions this process committed or read lately, by parent, so that a replica fetching what
+ * another just added, or walking a history, is answered without opening a file: a read of a
+ * page-cached version costs three system calls and more time than the rest of its request.
+ *
+ * A committed version never changes, nor does the child of a parent; only a deletion, and a new
+ * client created under the same id after its tombstone is lifted, gives a parent another child.
+ * So a version is remembered for an `incarnation` of its client (client-cache.ts ClientState):
+ * a token that lives while this process knows the client's state to be current, and that every
+ * deletion, every outside rewrite of client.json and every doubt replaces. A version remembered
+ * under a token that has been replaced is never used again; it ages out.
+ */
+import type { ClientId, VersionId } from '../../ids.js';
+import { LruMap } from '../lru-map.js';
+import type { Version } from '../storage.js';
+
+/** A client's incarnation as this process knows it (see ClientState.incarnation). */
+export type Incarnation = object;
+
+interface Remembered {
+  readonly incarnation: Incarnation;
+  readonly version: Version;
+}
+
+/** What an entry costs beside its bytes: two ids, a key and the Map's slot, roughly. */
+const ENTRY_OVERHEAD = 320;
+
+export class VersionMemo {
+  readonly #entries: LruMap<string, Remembered>;
+
+  /** Keeps versions of at most `maxBytes` together (history segments and bookkeeping). */
+  constructor(maxBytes: number) {
+    this.#entries = new LruMap(maxBytes, ({ version }) => version.historySegment.byteLength + ENTRY_OVERHEAD);
+  }
+
+  /** The committed child of `parent` in this incarnation of the client, when remembered. */
+  childOf(clientId: ClientId, incarnation: Incarnation, parent: VersionId): Version | null {
+    const entry = this.#entries.get(keyOf(clientId, parent));
+    return entry?.incarnation === incarnation ? entry.version : null;
+  }
+
+  /** Remembers `version`, which must be committed in this incarnation of the client. */
+  remember(clientId: ClientId, incarnation: Incarnation, version: Version): void {
+    this.#entries.set(keyOf(clientId, version.parentVersionId), { incarnation, version });
+  }
+}
+
+function keyOf(clientId: ClientId, parent: VersionId): string {
+  return `${clientId}/${parent}`;
+}
