@@ -54,7 +54,8 @@ export interface FileStorageOptions extends LockOptions {
    */
   readonly cacheClients?: number;
   /**
-   * How many bytes of recently committed or read versions are kept in memory (version-memo.ts).
+   * How many bytes of recently read versions are kept in memory, their bookkeeping included
+   * (version-memo.ts); about 4,000 versions of 1 KiB.
    * @default 8388608 (8 MiB)
    */
   readonly versionMemoBytes?: number;

@@ -191,7 +191,6 @@ export class FileTxn extends StagedTxn {
     }
     const next = { ...state, latest: version.versionId, steps: state.steps + 1 };
     this.#remember(next);
-    this.#rememberVersion(version);
     // The checkpoint is only an optimisation: after a stall it is left to a later commit.
     if (next.steps >= this.#shared.checkpointEvery && !this.#stalled(wait, started)) await this.#checkpoint(next);
   }
