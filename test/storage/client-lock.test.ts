@@ -1,7 +1,7 @@
 /** The client lock kept between transactions: reused while busy, handed over when wanted, dropped on close. */
-import { access } from 'node:fs/promises';
+import { access, mkdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { NIL_VERSION_ID, newVersionId, parseClientId } from '../../src/ids.js';
 import { FileStorage } from '../../src/storage/file/file-storage.js';
 import { withTxn } from '../../src/storage/storage.js';
@@ -87,4 +87,51 @@ it('what a storage cached under a lease is not trusted after it: a fast commit b
   expect(seen).toEqual({ latest: b, child: b });
   await first.close();
   await second.close();
+});
+
+describe('a commit checks the lock directory itself, before proper-lockfile\'s next refresh could notice', () => {
+  /** Opens a transaction that stages one version, lets `meddle` act on its lock directory, commits. */
+  async function commitAfter(meddle: (lockDir: string) => Promise<void>, stage: 'version' | 'snapshot') {
+    dir = await makeTempDir();
+    const clientId = parseClientId(crypto.randomUUID());
+    const storage = await FileStorage.open(dir, { staleMs: 8000 });
+    await withTxn(storage, clientId, (txn) => txn.newClient(NIL_VERSION_ID));
+    const txn = await storage.txn(clientId);
+    const id = newVersionId();
+    await txn.addVersion(id, NIL_VERSION_ID, new Uint8Array(8));
+    // A snapshot makes it the commit through client.json's rename instead of the .child link.
+    if (stage === 'snapshot') await txn.setSnapshot({ versionId: id, timestamp: new Date(), versionsSince: 0 }, new Uint8Array(4));
+    await meddle(path.join(dir, 'locks', `${clientId}.lock`));
+    const outcome = await txn.commit().then(() => 'committed', (err: { code?: string }) => err.code);
+    await storage.close();
+    const reader = await FileStorage.open(dir);
+    const latest = await withTxn(reader, clientId, async (t) => (await t.getClient())?.latestVersionId);
+    await reader.close();
+    return { outcome, latest };
+  }
+
+  const staleFor = (ms: number) => async (lockDir: string) => {
+    const then = new Date(Date.now() - ms);
+    await utimes(lockDir, then, then);
+  };
+  const takenOver = async (lockDir: string) => {
+    await rm(lockDir, { recursive: true });
+    await mkdir(lockDir);
+  };
+
+  for (const stage of ['version', 'snapshot'] as const) {
+    it(`a lock not refreshed for 3/4 of staleMs fails the ${stage} commit`, async () => {
+      expect(await commitAfter(staleFor(6500), stage)).toEqual({ outcome: 'LOCK_LOST', latest: NIL_VERSION_ID });
+    });
+
+    it(`a lock directory made again by someone else fails the ${stage} commit`, async () => {
+      expect(await commitAfter(takenOver, stage)).toEqual({ outcome: 'LOCK_LOST', latest: NIL_VERSION_ID });
+    });
+  }
+
+  it('a lock refreshed within the time commits', async () => {
+    const { outcome, latest } = await commitAfter(staleFor(3000), 'version');
+    expect(outcome).toBe('committed');
+    expect(latest).not.toBe(NIL_VERSION_ID);
+  });
 });

@@ -6,8 +6,12 @@
  * `staleMs / 2`, and anyone may take over a lock not refreshed for `staleMs`. So a killed
  * holder's lock is taken over between staleMs/2 and staleMs after its death, and a holder whose
  * event loop stalls longer than `staleMs` loses its lock; it must then fail instead of
- * committing, which `assertHeld()` right before each commit point enforces. Local disks only:
- * staleness compares file mtimes with this machine's clock.
+ * committing, which `assertHeld()` right before each commit point enforces. proper-lockfile only
+ * notices a takeover when its next refresh runs, which a stalled event loop or a threadpool busy
+ * with slow fsyncs delays; so assertHeld also looks at the lock directory itself: it fails when
+ * the directory is no longer the one this process made, or when its mtime is old enough that a
+ * takeover may be near (FENCE_FRACTION of staleMs). Local disks only: staleness compares file
+ * mtimes with this machine's clock.
  *
  * Taking and dropping the lock directory costs a mkdir, a stat and a rmdir, as much as half a
  * commit's fsyncs on some disks. So a process keeps the lock for `lingerMs` after a transaction
@@ -22,7 +26,7 @@
  * committed state: every commit has one atomic commit point. Such a transaction gets a lock that
  * is not `exclusive`, whose `assertHeld()` fails any commit with the file system's refusal.
  */
-import { statSync } from 'node:fs';
+import { statSync, type BigIntStats } from 'node:fs';
 import { unlink, writeFile } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { TcsyncError } from '../../errors.js';
@@ -68,12 +72,24 @@ export interface HeldLock {
 
 interface Lease {
   readonly id: number;
+  /**
+   * The lock directory this process made (inode and birth time: a directory made again right
+   * after a removal often gets the same inode); another one means the lock was taken over.
+   */
+  dirIdentity: string;
   unlock: () => Promise<void>;
   lost: unknown;
   idle: NodeJS.Timeout | null;
   /** When the want marker was last looked at (ms since the epoch). */
   wantCheckedAt: number;
 }
+
+/**
+ * A lock whose directory was last refreshed longer ago than this share of staleMs is not trusted
+ * for a commit: refreshed every staleMs / 2, it is that old only when its refresh is late, and it
+ * can be taken over at staleMs. The rest is the time a commit point itself may take.
+ */
+const FENCE_FRACTION = 0.75;
 
 /** Waiters poll this often; a want marker older than a few polls belongs to nobody. */
 const POLL_MS = 20;
@@ -120,11 +136,14 @@ export class ClientLocks {
       throw err;
     }
     const held = lease;
+    const lockDir = lockDirOf(lockPath(this.#dataDir, clientId));
+    const trustedForMs = this.#staleMs * FENCE_FRACTION;
     let released = false;
     return {
       exclusive: true,
       leaseId: held.id,
       assertHeld() {
+        if (held.lost === null) held.lost = fenceBreach(lockDir, held.dirIdentity, trustedForMs);
         if (held.lost !== null) {
           throw new TcsyncError('LOCK_LOST', 'the client lock was lost while held; nothing was committed', { cause: held.lost });
         }
@@ -174,16 +193,17 @@ export class ClientLocks {
     this.#yieldUntil.delete(clientId);
     const deadline = Date.now() + this.#waitMs;
     for (;;) {
-      const lease: Lease = { id: this.#nextLeaseId++, unlock: async () => undefined, lost: null, idle: null, wantCheckedAt: Date.now() };
+      const lease: Lease = { id: this.#nextLeaseId++, dirIdentity: '', unlock: async () => undefined, lost: null, idle: null, wantCheckedAt: Date.now() };
       try {
         lease.unlock = await lockfile.lock(file, {
           realpath: false,
-          lockfilePath: `${file}.lock`,
+          lockfilePath: lockDirOf(file),
           stale: this.#staleMs,
           onCompromised: (err) => {
             lease.lost = err;
           },
         });
+        lease.dirIdentity = identityOfDir(statSync(lockDirOf(file), { bigint: true }));
         await unlink(want).catch(() => undefined);
         return lease;
       } catch (err) {
@@ -249,4 +269,27 @@ export class ClientLocks {
       return false;
     }
   }
+}
+
+function lockDirOf(file: string): string {
+  return `${file}.lock`;
+}
+
+/** Why the lock directory no longer proves the lock is ours (see FENCE_FRACTION), or null. */
+function fenceBreach(lockDir: string, dirIdentity: string, trustedForMs: number): Error | null {
+  let st;
+  try {
+    st = statSync(lockDir, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    return err as Error;
+  }
+  if (st === undefined) return new Error(`${lockDir} was removed`);
+  if (identityOfDir(st) !== dirIdentity) return new Error(`${lockDir} was made again by another holder`);
+  const age = Date.now() - Number(st.mtimeMs);
+  if (age > trustedForMs) return new Error(`${lockDir} was last refreshed ${Math.round(age)} ms ago`);
+  return null;
+}
+
+function identityOfDir(st: BigIntStats): string {
+  return `${st.ino}:${st.birthtimeNs}`;
 }

@@ -158,13 +158,16 @@ function skipBytes(chunks: readonly Uint8Array[], n: number): Uint8Array[] {
 
 /**
  * Replaces `file` atomically: a temporary file in the same directory (see tempPathOf) is written
- * whole and fsync'd, then renamed over `file` (the rename is the commit point). The caller fsyncs
- * the directory. Not write-file-atomic: it ignores short writes, which a full disk makes.
+ * whole and fsync'd, then renamed over `file` (the rename is the commit point). `beforeRename`
+ * runs right before it, after the fsync's wait, and may refuse by throwing (a lock's assertHeld).
+ * The caller fsyncs the directory. Not write-file-atomic: it ignores short writes, which a full
+ * disk makes.
  */
-export async function replaceFile(file: string, content: string): Promise<void> {
+export async function replaceFile(file: string, content: string, beforeRename: () => void = () => undefined): Promise<void> {
   const temp = tempPathOf(file);
   await writeNewFile(temp, [Buffer.from(content)]);
   try {
+    beforeRename();
     renameSync(temp, file);
   } catch (err) {
     rmSync(temp, { force: true });

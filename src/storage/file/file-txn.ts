@@ -38,6 +38,7 @@ export class FileTxn extends StagedTxn {
   readonly #paths: ClientPaths;
   readonly #lock: HeldLock;
   #state: ClientState | null = null;
+  readonly #assertHeld = () => this.#lock.assertHeld();
 
   constructor(shared: Shared, clientId: ClientId, paths: ClientPaths, lock: HeldLock) {
     super();
@@ -243,7 +244,7 @@ export class FileTxn extends StagedTxn {
         snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
       }
       this.#lock.assertHeld();
-      await replaceFile(this.#paths.meta, serializeMeta({ checkpointVersionId: after.latestVersionId, snapshot, pendingLinks }));
+      await replaceFile(this.#paths.meta, serializeMeta({ checkpointVersionId: after.latestVersionId, snapshot, pendingLinks }), this.#assertHeld);
       renamed = true;
       await fsyncDir(this.#paths.dir);
     } catch (err) {
@@ -281,8 +282,10 @@ export class FileTxn extends StagedTxn {
    */
   async #restoreMeta(oldMeta: ClientMeta | null): Promise<void> {
     try {
+      // Only while the lock is ours: after a takeover the current client.json is its holder's.
+      this.#lock.assertHeld();
       if (oldMeta === null) await unlink(this.#paths.meta);
-      else await replaceFile(this.#paths.meta, serializeMeta(oldMeta));
+      else await replaceFile(this.#paths.meta, serializeMeta(oldMeta), this.#assertHeld);
       await fsyncDir(this.#paths.dir);
     } catch {
       // Nothing better to do: the next load reads whichever client.json is there.
@@ -301,7 +304,7 @@ export class FileTxn extends StagedTxn {
     const meta: ClientMeta = { checkpointVersionId: state.latest, snapshot, pendingLinks: [] };
     try {
       this.#lock.assertHeld();
-      await replaceFile(this.#paths.meta, serializeMeta(meta));
+      await replaceFile(this.#paths.meta, serializeMeta(meta), this.#assertHeld);
       await fsyncDir(this.#paths.dir);
       const st = await statOrNull(this.#paths.meta);
       if (st !== null) this.#remember({ ...state, identity: identityOf(st), meta, steps: 0 });
