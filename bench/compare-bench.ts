@@ -48,6 +48,8 @@ interface Figures {
   longHistory: number[];
   rssIdle: number;
   rssAfterParallel: number;
+  /** After (c): what the file storage's memo of read versions adds shows here. */
+  rssAfterWalk: number;
 }
 
 /** What a floor program (disk-limit.ts, pg-floor.ts) prints. */
@@ -128,7 +130,7 @@ export async function bench(): Promise<BenchSection> {
   const creates = [createCost(root)];
   const figures = new Map<string, Figures>(measured.map((s) => [s.name, {
     sequentialRates: [], sequentialLatencies: [], parallelRates: [], walkRates: [], walkLatencies: [],
-    shortHistory: [], longHistory: [], rssIdle: rssMiB(s), rssAfterParallel: NaN,
+    shortHistory: [], longHistory: [], rssIdle: rssMiB(s), rssAfterParallel: NaN, rssAfterWalk: NaN,
   }]));
   const at = (s: Server) => figures.get(s.name) as Figures;
   const sequential = new Map(measured.map((s) => [s.name, new Replica(s.url)]));
@@ -173,6 +175,7 @@ export async function bench(): Promise<BenchSection> {
         at(s).walkLatencies.push(...latencies);
       }
     }
+    for (const s of servers) at(s).rssAfterWalk = rssMiB(s);
 
     // (d): a client with 100 versions and one with 5,000, then adds on each, interleaved.
     for (const s of servers) {
@@ -216,6 +219,7 @@ export async function bench(): Promise<BenchSection> {
       ['(d) add-version p50, history 5,000 / 100', `${fmt.ratio(growth(t))} vs ${fmt.ratio(growth(r))}`, `p50 at 100: ${fmt.ms(median(t.shortHistory))} vs ${fmt.ms(median(r.shortHistory))} (target <= 1.2x)`],
       ['RSS idle', `${t.rssIdle.toFixed(0)} MiB vs ${r.rssIdle.toFixed(0)} MiB`, fmt.ratio(t.rssIdle / r.rssIdle)],
       ['RSS after (b)', `${t.rssAfterParallel.toFixed(0)} MiB vs ${r.rssAfterParallel.toFixed(0)} MiB`, `${fmt.ratio(t.rssAfterParallel / r.rssAfterParallel)} (target <= 1.5x)`],
+      ['RSS after (c)', `${t.rssAfterWalk.toFixed(0)} MiB vs ${r.rssAfterWalk.toFixed(0)} MiB`, `${fmt.ratio(t.rssAfterWalk / r.rssAfterWalk)}; tcsync's memo of read versions holds at most 8 MiB`],
       ['creating a file in a new directory beside the servers\' (before the rounds; after (b)\'s)', creates.map((c) => `p50 ${fmt.ms(c.p50)}, ${c.systemUs.toFixed(0)} µs kernel CPU`).join('; '), 'a cost only tcsync pays per commit; on this ext4 without a journal it grows with files deleted nearby in the last minutes (see README)'],
       ['rename-commit limit, serial', `${fmt.perSec(serial.rate)}, p50 ${fmt.ms(serial.p50)}`, 'write 1 KiB, fsync, rename, fsync the directory; median of the rounds of (a) and (b)'],
       ['rename-commit limit, 16 writers', `${fmt.perSec(writers4.rate)} (threadpool 4), ${fmt.perSec(writers16.rate)} (threadpool 16)`, ''],
