@@ -1,4 +1,5 @@
 /** The client lock kept between transactions: reused while busy, handed over when wanted, dropped on close. */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { access, mkdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -101,9 +102,12 @@ describe('a commit checks the lock directory itself, before proper-lockfile\'s n
     await txn.addVersion(id, NIL_VERSION_ID, new Uint8Array(8));
     // A snapshot makes it the commit through client.json's rename instead of the .child link.
     if (stage === 'snapshot') await txn.setSnapshot({ versionId: id, timestamp: new Date(), versionsSince: 0 }, new Uint8Array(4));
-    await meddle(path.join(dir, 'locks', `${clientId}.lock`));
+    const lockDir = path.join(dir, 'locks', `${clientId}.lock`);
+    await meddle(lockDir);
     const outcome = await txn.commit().then(() => 'committed', (err: { code?: string }) => err.code);
     await storage.close();
+    // The holder that made the lock directory again lets it go, or the reader would wait for it.
+    await rm(lockDir, { recursive: true, force: true });
     const reader = await FileStorage.open(dir);
     const latest = await withTxn(reader, clientId, async (t) => (await t.getClient())?.latestVersionId);
     await reader.close();
@@ -128,6 +132,45 @@ describe('a commit checks the lock directory itself, before proper-lockfile\'s n
       expect(await commitAfter(takenOver, stage)).toEqual({ outcome: 'LOCK_LOST', latest: NIL_VERSION_ID });
     });
   }
+
+  it('a lock only late in its refresh fails the commit but stays usable and is released on close', async () => {
+    dir = await makeTempDir();
+    const clientId = parseClientId(crypto.randomUUID());
+    // A lock this process dropped without releasing would keep it out too, until LOCK_TIMEOUT.
+    const storage = await FileStorage.open(dir, { lingerMs: 60_000, waitMs: 1000 });
+    await withTxn(storage, clientId, (txn) => txn.newClient(NIL_VERSION_ID));
+    const lockDir = path.join(dir, 'locks', `${clientId}.lock`);
+    const add = () => withTxn(storage, clientId, async (txn) => txn.addVersion(newVersionId(), (await txn.getClient())!.latestVersionId, new Uint8Array(8)));
+    await staleFor(6500)(lockDir);
+    await expect(add()).rejects.toMatchObject({ code: 'LOCK_LOST' });
+    // As proper-lockfile's next refresh would: the lock was ours all along.
+    await staleFor(0)(lockDir);
+    await add();
+    await storage.close();
+    expect(await exists(lockDir)).toBe(false);
+  });
+
+  it('a commit that finds its lock taken over leaves every file alone, even those it wrote', async () => {
+    dir = await makeTempDir();
+    const clientId = parseClientId(crypto.randomUUID());
+    const storage = await FileStorage.open(dir);
+    const txn = await storage.txn(clientId);
+    await txn.newClient(NIL_VERSION_ID);
+    await txn.addVersion(newVersionId(), NIL_VERSION_ID, new Uint8Array(8));
+    // The commit checks its lock before it writes anything, then starts writing; meanwhile (before
+    // its first wait ends) a new holder takes the lock and creates the same client's directory.
+    const committing = txn.commit();
+    const lockDir = path.join(dir, 'locks', `${clientId}.lock`);
+    rmSync(lockDir, { recursive: true });
+    mkdirSync(lockDir);
+    const theirs = path.join(dir, clientId, 'theirs');
+    mkdirSync(path.dirname(theirs), { recursive: true });
+    writeFileSync(theirs, '');
+    await expect(committing).rejects.toMatchObject({ code: 'LOCK_LOST' });
+    expect(await exists(theirs)).toBe(true);
+    rmSync(lockDir, { recursive: true });
+    await storage.close();
+  });
 
   it('a lock refreshed within the time commits', async () => {
     const { outcome, latest } = await commitAfter(staleFor(3000), 'version');

@@ -119,3 +119,14 @@ it('remembers nothing with versionMemoBytes 0', async () => {
   await removeChildLinks();
   expect((await readChain(storage, clientId)).chain).toEqual([]);
 });
+
+it('keeps its own copy of a version\'s bytes, not a view into a buffer shared with other data', async () => {
+  const storage = await open();
+  const [first] = await append(storage, 1);
+  await readChain(storage, clientId);
+  await removeChildLinks();
+  const remembered = await withTxn(storage, clientId, (txn) => txn.getVersionByParent(NIL_VERSION_ID));
+  expect(remembered?.versionId).toBe(first);
+  // A small file's bytes come in a view into one of Node's 8 KiB pool blocks, which would stay alive whole.
+  expect(remembered!.historySegment.buffer.byteLength).toBe(remembered!.historySegment.byteLength);
+});

@@ -26,14 +26,15 @@
  * committed state: every commit has one atomic commit point. Such a transaction gets a lock that
  * is not `exclusive`, whose `assertHeld()` fails any commit with the file system's refusal.
  */
-import { statSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, rmdirSync, statSync, utimesSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
 import { unlink, writeFile } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { TcsyncError } from '../../errors.js';
 import { shortId, type ClientId } from '../../ids.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { ioError, refusesWrites } from './durable-fs.js';
-import { lockPath } from './layout.js';
+import { LOCKS_DIR, lockPath, tempPathOf } from './layout.js';
 
 export interface LockOptions {
   /**
@@ -64,8 +65,16 @@ export interface HeldLock {
    * earlier transaction with the same leaseId is still current.
    */
   readonly leaseId: number;
-  /** Throws `LOCK_LOST` when the lock was taken over while held. */
+  /**
+   * Throws `LOCK_LOST` when the lock was taken over while held, or may be soon: its lease was not
+   * refreshed in time (see FENCE_FRACTION).
+   */
   assertHeld(): void;
+  /**
+   * True when the lock is another's now, so that this transaction must leave every file alone,
+   * even its own leftovers: the new holder may already see or use them. Never throws.
+   */
+  takenOver(): boolean;
   /** Ends this transaction's use of the lock. Never throws. */
   release(): Promise<void>;
 }
@@ -73,8 +82,9 @@ export interface HeldLock {
 interface Lease {
   readonly id: number;
   /**
-   * The lock directory this process made (inode and birth time: a directory made again right
-   * after a removal often gets the same inode); another one means the lock was taken over.
+   * The lock directory this process made (inode, and birth time where the file system keeps one:
+   * a directory made again right after a removal often gets the same inode); another one means
+   * the lock was taken over.
    */
   dirIdentity: string;
   unlock: () => Promise<void>;
@@ -90,6 +100,8 @@ interface Lease {
  * can be taken over at staleMs. The rest is the time a commit point itself may take.
  */
 const FENCE_FRACTION = 0.75;
+/** proper-lockfile's least stale time, which it uses for any smaller one. */
+const MIN_STALE_MS = 2000;
 
 /** Waiters poll this often; a want marker older than a few polls belongs to nobody. */
 const POLL_MS = 20;
@@ -109,6 +121,8 @@ export class ClientLocks {
   readonly #waitMs: number;
   readonly #lingerMs: number;
   #nextLeaseId = 1;
+  /** Whether stat reports a birth time that a refresh does not move (see #birthTimesHold). */
+  #birthTimes: boolean | null = null;
 
   constructor(dataDir: string, options: LockOptions = {}) {
     this.#dataDir = dataDir;
@@ -137,16 +151,26 @@ export class ClientLocks {
     }
     const held = lease;
     const lockDir = lockDirOf(lockPath(this.#dataDir, clientId));
-    const trustedForMs = this.#staleMs * FENCE_FRACTION;
+    const trustedForMs = Math.max(this.#staleMs, MIN_STALE_MS) * FENCE_FRACTION;
+    const withBirthTime = this.#birthTimesHold();
     let released = false;
     return {
       exclusive: true,
       leaseId: held.id,
       assertHeld() {
-        if (held.lost === null) held.lost = fenceBreach(lockDir, held.dirIdentity, trustedForMs);
         if (held.lost !== null) {
           throw new TcsyncError('LOCK_LOST', 'the client lock was lost while held; nothing was committed', { cause: held.lost });
         }
+        const breach = fenceBreach(lockDir, held.dirIdentity, trustedForMs, withBirthTime);
+        if (breach === null) return;
+        // Taken over: the lock is another's now, and unlocking would remove theirs. A late refresh
+        // only fails this commit: the lock is still ours, and proper-lockfile settles the rest.
+        if (breach.takenOver) held.lost = breach.error;
+        throw new TcsyncError('LOCK_LOST', 'the client lock may have been taken over; nothing was committed', { cause: breach.error });
+      },
+      takenOver() {
+        if (held.lost === null && fenceBreach(lockDir, held.dirIdentity, trustedForMs, withBirthTime)?.takenOver) held.lost = new Error(`${lockDir} is another's`);
+        return held.lost !== null;
       },
       release: async () => {
         if (released) return;
@@ -158,6 +182,34 @@ export class ClientLocks {
         }
       },
     };
+  }
+
+  /**
+   * Whether this file system keeps directories' birth times: where stat(2) stands in for statx(2)
+   * (old kernels, some container sandboxes), Node reports the change time as birth time, which
+   * every refresh of a lock moves. Found out once, on a directory of its own.
+   */
+  #birthTimesHold(): boolean {
+    if (this.#birthTimes !== null) return this.#birthTimes;
+    const probe = tempPathOf(path.join(this.#dataDir, LOCKS_DIR, '.birth-time-probe'));
+    try {
+      mkdirSync(probe);
+      const before = statSync(probe, { bigint: true });
+      const past = new Date(Date.now() - 60_000);
+      utimesSync(probe, past, past);
+      const after = statSync(probe, { bigint: true });
+      this.#birthTimes = before.birthtimeNs !== 0n && before.birthtimeNs === after.birthtimeNs;
+    } catch {
+      // A full or read-only disk: the inode alone for now, and another look at the next lock.
+      return false;
+    } finally {
+      try {
+        rmdirSync(probe);
+      } catch {
+        // Not made, or already gone.
+      }
+    }
+    return this.#birthTimes;
   }
 
   /** Waits for every transaction to end, then drops every lock this process keeps. */
@@ -176,6 +228,7 @@ export class ClientLocks {
       assertHeld() {
         throw refusal;
       },
+      takenOver: () => false,
       release: async () => {
         if (released) return;
         released = true;
@@ -203,7 +256,7 @@ export class ClientLocks {
             lease.lost = err;
           },
         });
-        lease.dirIdentity = identityOfDir(statSync(lockDirOf(file), { bigint: true }));
+        lease.dirIdentity = identityOfDir(statSync(lockDirOf(file), { bigint: true }), this.#birthTimesHold());
         await unlink(want).catch(() => undefined);
         return lease;
       } catch (err) {
@@ -275,21 +328,27 @@ function lockDirOf(file: string): string {
   return `${file}.lock`;
 }
 
+interface FenceBreach {
+  readonly error: Error;
+  /** True when the directory is gone or another's; false when it is only late in being refreshed. */
+  readonly takenOver: boolean;
+}
+
 /** Why the lock directory no longer proves the lock is ours (see FENCE_FRACTION), or null. */
-function fenceBreach(lockDir: string, dirIdentity: string, trustedForMs: number): Error | null {
+function fenceBreach(lockDir: string, dirIdentity: string, trustedForMs: number, withBirthTime: boolean): FenceBreach | null {
   let st;
   try {
     st = statSync(lockDir, { bigint: true, throwIfNoEntry: false });
   } catch (err) {
-    return err as Error;
+    return { error: err as Error, takenOver: false };
   }
-  if (st === undefined) return new Error(`${lockDir} was removed`);
-  if (identityOfDir(st) !== dirIdentity) return new Error(`${lockDir} was made again by another holder`);
+  if (st === undefined) return { error: new Error(`${lockDir} was removed`), takenOver: true };
+  if (identityOfDir(st, withBirthTime) !== dirIdentity) return { error: new Error(`${lockDir} was made again by another holder`), takenOver: true };
   const age = Date.now() - Number(st.mtimeMs);
-  if (age > trustedForMs) return new Error(`${lockDir} was last refreshed ${Math.round(age)} ms ago`);
+  if (age > trustedForMs) return { error: new Error(`${lockDir} was last refreshed ${Math.round(age)} ms ago`), takenOver: false };
   return null;
 }
 
-function identityOfDir(st: BigIntStats): string {
-  return `${st.ino}:${st.birthtimeNs}`;
+function identityOfDir(st: BigIntStats, withBirthTime: boolean): string {
+  return withBirthTime ? `${st.ino}:${st.birthtimeNs}` : `${st.ino}`;
 }

@@ -8,7 +8,8 @@
  * `<id>.version` hard-linked as `<parent>.child`, client.json checkpointed at the latest version
  * with nothing pending, and the snapshot blob it names.
  */
-import { link, mkdir, rename, rm } from 'node:fs/promises';
+import { renameSync } from 'node:fs';
+import { link, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -73,9 +74,10 @@ export async function importFileClient(target: ImportTarget, client: ExportedCli
       const built = new ClientPaths(staging, clientId);
       await writeClient(built, client);
       // A directory without client.json is the leftover of an interrupted creation, not a client.
+      assertHeld();
       await rm(clientDir, { recursive: true, force: true });
       assertHeld();
-      await rename(built.dir, clientDir);
+      renameSync(built.dir, clientDir);
       await fsyncDir(dataDir);
     } catch (err) {
       // The source's own faults (a database gone, a damaged source) pass through as they are.

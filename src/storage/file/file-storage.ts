@@ -21,7 +21,8 @@
  * not keep hard links still works), a snapshot blob only when client.json names it, and
  * temporary files (layout.ts tempPathOf) are never read.
  */
-import { mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { renameSync } from 'node:fs';
+import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
@@ -129,10 +130,11 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
       const tombstone = tombstonePath(dataDir, clientId);
       await replaceFile(tombstone, JSON.stringify({ deletedAt: new Date().toISOString() }) + '\n');
       await fsyncDir(path.dirname(tombstone));
-      lock.assertHeld();
-      // One rename takes the whole directory away: no reader ever sees half a client.
+      // One rename takes the whole directory away: no reader ever sees half a client. Made at
+      // once after the lock's check, without waiting for the threadpool in between.
       const trashed = path.join(dataDir, TRASH_DIR, `${clientId}.${uuidv4()}`);
-      await rename(paths.dir, trashed);
+      lock.assertHeld();
+      renameSync(paths.dir, trashed);
       await fsyncDir(dataDir);
       this.#shared.cache.delete(clientId);
       await rm(trashed, { recursive: true, force: true });

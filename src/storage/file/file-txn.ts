@@ -39,6 +39,9 @@ export class FileTxn extends StagedTxn {
   readonly #lock: HeldLock;
   #state: ClientState | null = null;
   readonly #assertHeld = () => this.#lock.assertHeld();
+  readonly #assertNotTakenOver = () => {
+    if (this.#lock.takenOver()) throw new TcsyncError('LOCK_LOST', 'the client lock was taken over');
+  };
 
   constructor(shared: Shared, clientId: ClientId, paths: ClientPaths, lock: HeldLock) {
     super();
@@ -187,7 +190,7 @@ export class FileTxn extends StagedTxn {
       await fsyncDir(this.#paths.versionsDir, wait);
     } catch (err) {
       this.#shared.cache.delete(this.#clientId);
-      await this.#takeBack(linked ? [child, file] : [file], this.#paths.versionsDir);
+      if (!this.#lock.takenOver()) await this.#takeBack(linked ? [child, file] : [file], this.#paths.versionsDir);
       throw err;
     }
     const next = { ...state, latest: version.versionId, steps: state.steps + 1 };
@@ -249,9 +252,13 @@ export class FileTxn extends StagedTxn {
       await fsyncDir(this.#paths.dir);
     } catch (err) {
       this.#shared.cache.delete(this.#clientId);
-      if (renamed) await this.#restoreMeta(oldMeta);
-      if (isNew) await this.#takeBack([this.#paths.dir], dataDir);
-      else await this.#takeBack(written, this.#paths.dir);
+      // After a takeover the files are the new holder's to judge: what this commit wrote is
+      // either invisible (not named by client.json) or already seen by it as committed.
+      if (!this.#lock.takenOver()) {
+        if (renamed) await this.#restoreMeta(oldMeta);
+        if (isNew) await this.#takeBack([this.#paths.dir], dataDir);
+        else await this.#takeBack(written, this.#paths.dir);
+      }
       throw err;
     }
     await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, {
@@ -282,10 +289,9 @@ export class FileTxn extends StagedTxn {
    */
   async #restoreMeta(oldMeta: ClientMeta | null): Promise<void> {
     try {
-      // Only while the lock is ours: after a takeover the current client.json is its holder's.
-      this.#lock.assertHeld();
       if (oldMeta === null) await unlink(this.#paths.meta);
-      else await replaceFile(this.#paths.meta, serializeMeta(oldMeta), this.#assertHeld);
+      // Checked again at the rename: after a takeover the current client.json is its holder's.
+      else await replaceFile(this.#paths.meta, serializeMeta(oldMeta), this.#assertNotTakenOver);
       await fsyncDir(this.#paths.dir);
     } catch {
       // Nothing better to do: the next load reads whichever client.json is there.
@@ -383,7 +389,12 @@ export class FileTxn extends StagedTxn {
   /** Remembers a committed version for this transaction's incarnation of the client. */
   #rememberVersion(version: Version): void {
     // Only under the lock: without it, the client may be deleted while it is read.
-    if (this.#state !== null && this.#lock.exclusive) this.#shared.versions.remember(this.#clientId, this.#state.incarnation, version);
+    if (this.#state === null || !this.#lock.exclusive) return;
+    const segment = version.historySegment;
+    // A small file's bytes are a view into one of Node's shared 8 KiB pool blocks, which a
+    // remembered view would keep alive whole: the memo keeps a copy of its own.
+    const own = segment.byteLength === segment.buffer.byteLength ? version : { ...version, historySegment: Uint8Array.prototype.slice.call(segment) };
+    this.#shared.versions.remember(this.#clientId, this.#state.incarnation, own);
   }
 
   #remember(state: ClientState): void {
