@@ -81,12 +81,8 @@ export interface HeldLock {
 
 interface Lease {
   readonly id: number;
-  /**
-   * The lock directory this process made (inode, and birth time where the file system keeps one:
-   * a directory made again right after a removal often gets the same inode); another one means
-   * the lock was taken over.
-   */
-  dirIdentity: string;
+  /** The lock directory this process made; another one there means the lock was taken over. */
+  dir: DirIdentity | null;
   unlock: () => Promise<void>;
   lost: unknown;
   idle: NodeJS.Timeout | null;
@@ -152,26 +148,26 @@ export class ClientLocks {
     const held = lease;
     const lockDir = lockDirOf(lockPath(this.#dataDir, clientId));
     const trustedForMs = Math.max(this.#staleMs, MIN_STALE_MS) * FENCE_FRACTION;
-    const withBirthTime = this.#birthTimesHold();
+    /** Why the lock cannot be trusted now, or null. */
+    const doubt = (): FenceBreach | null => {
+      if (held.lost !== null) return { error: held.lost, takenOver: true };
+      const breach = fenceBreach(lockDir, held.dir, trustedForMs);
+      // Taken over: the lock is another's now, and unlocking would remove theirs. A late refresh
+      // only fails this commit: the lock is still ours, and proper-lockfile settles the rest.
+      if (breach?.takenOver) held.lost = breach.error;
+      return breach;
+    };
     let released = false;
     return {
       exclusive: true,
       leaseId: held.id,
       assertHeld() {
-        if (held.lost !== null) {
-          throw new TcsyncError('LOCK_LOST', 'the client lock was lost while held; nothing was committed', { cause: held.lost });
+        const breach = doubt();
+        if (breach !== null) {
+          throw new TcsyncError('LOCK_LOST', 'the client lock was lost or may be taken over; nothing was committed', { cause: breach.error });
         }
-        const breach = fenceBreach(lockDir, held.dirIdentity, trustedForMs, withBirthTime);
-        if (breach === null) return;
-        // Taken over: the lock is another's now, and unlocking would remove theirs. A late refresh
-        // only fails this commit: the lock is still ours, and proper-lockfile settles the rest.
-        if (breach.takenOver) held.lost = breach.error;
-        throw new TcsyncError('LOCK_LOST', 'the client lock may have been taken over; nothing was committed', { cause: breach.error });
       },
-      takenOver() {
-        if (held.lost === null && fenceBreach(lockDir, held.dirIdentity, trustedForMs, withBirthTime)?.takenOver) held.lost = new Error(`${lockDir} is another's`);
-        return held.lost !== null;
-      },
+      takenOver: () => doubt()?.takenOver ?? false,
       release: async () => {
         if (released) return;
         released = true;
@@ -246,7 +242,7 @@ export class ClientLocks {
     this.#yieldUntil.delete(clientId);
     const deadline = Date.now() + this.#waitMs;
     for (;;) {
-      const lease: Lease = { id: this.#nextLeaseId++, dirIdentity: '', unlock: async () => undefined, lost: null, idle: null, wantCheckedAt: Date.now() };
+      const lease: Lease = { id: this.#nextLeaseId++, dir: null, unlock: async () => undefined, lost: null, idle: null, wantCheckedAt: Date.now() };
       try {
         lease.unlock = await lockfile.lock(file, {
           realpath: false,
@@ -256,7 +252,7 @@ export class ClientLocks {
             lease.lost = err;
           },
         });
-        lease.dirIdentity = identityOfDir(statSync(lockDirOf(file), { bigint: true }), this.#birthTimesHold());
+        lease.dir = dirIdentityOf(statSync(lockDirOf(file), { bigint: true }), this.#birthTimesHold());
         await unlink(want).catch(() => undefined);
         return lease;
       } catch (err) {
@@ -329,13 +325,26 @@ function lockDirOf(file: string): string {
 }
 
 interface FenceBreach {
-  readonly error: Error;
+  readonly error: unknown;
   /** True when the directory is gone or another's; false when it is only late in being refreshed. */
   readonly takenOver: boolean;
 }
 
+/**
+ * A directory as made: its inode, and its birth time where the file system keeps one (a directory
+ * made again right after a removal often gets the same inode).
+ */
+interface DirIdentity {
+  readonly ino: bigint;
+  readonly birthtimeNs: bigint | null;
+}
+
+function dirIdentityOf(st: BigIntStats, withBirthTime: boolean): DirIdentity {
+  return { ino: st.ino, birthtimeNs: withBirthTime ? st.birthtimeNs : null };
+}
+
 /** Why the lock directory no longer proves the lock is ours (see FENCE_FRACTION), or null. */
-function fenceBreach(lockDir: string, dirIdentity: string, trustedForMs: number, withBirthTime: boolean): FenceBreach | null {
+function fenceBreach(lockDir: string, made: DirIdentity | null, trustedForMs: number): FenceBreach | null {
   let st;
   try {
     st = statSync(lockDir, { bigint: true, throwIfNoEntry: false });
@@ -343,12 +352,10 @@ function fenceBreach(lockDir: string, dirIdentity: string, trustedForMs: number,
     return { error: err as Error, takenOver: false };
   }
   if (st === undefined) return { error: new Error(`${lockDir} was removed`), takenOver: true };
-  if (identityOfDir(st, withBirthTime) !== dirIdentity) return { error: new Error(`${lockDir} was made again by another holder`), takenOver: true };
+  if (made !== null && (st.ino !== made.ino || (made.birthtimeNs !== null && st.birthtimeNs !== made.birthtimeNs))) {
+    return { error: new Error(`${lockDir} was made again by another holder`), takenOver: true };
+  }
   const age = Date.now() - Number(st.mtimeMs);
   if (age > trustedForMs) return { error: new Error(`${lockDir} was last refreshed ${Math.round(age)} ms ago`), takenOver: false };
   return null;
-}
-
-function identityOfDir(st: BigIntStats, withBirthTime: boolean): string {
-  return withBirthTime ? `${st.ino}:${st.birthtimeNs}` : `${st.ino}`;
 }
