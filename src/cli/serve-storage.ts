@@ -29,8 +29,8 @@ export async function openServedStorage(config: ServeConfig, metrics: ServerMetr
   const { PostgresStorage } = await import('../storage/postgres/postgres-storage.js');
   const storage = await PostgresStorage.open(config.connection, {
     observer: {
-      connectionWait: (seconds) => metrics.poolWaitSeconds.observe(seconds),
-      error: (code) => metrics.databaseErrors.inc({ code }),
+      connectionWait: (seconds) => metrics.poolWaitSeconds.series().observe(seconds),
+      error: (code) => metrics.databaseErrors.series(code).inc(),
       // Once when the database goes and once when it is back, not once per refused request.
       availability: (available, reason) => conditions.set('database', available ? null : 'database unreachable', { reason }),
     },

@@ -1,12 +1,14 @@
 /**
  * The server's Prometheus metrics, in a registry of its own (never prom-client's global one, so
  * that two servers in one process do not mix their figures). Labels carry route templates and
- * operation names only: client ids are credentials and never appear.
+ * operation names only: client ids are credentials and never appear. What is counted per request
+ * or transaction is a series of metric-series.ts, picked by its label values.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStats } from '../storage/postgres/database.js';
 import type { BodyBudget } from './body-budget.js';
 import { freeBytes } from './health-probe.js';
+import { CounterFamily, HistogramFamily } from './metric-series.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -17,29 +19,29 @@ export interface ServerMetricsOptions {
 
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
+  readonly requests = new CounterFamily({
     name: 'tcsync_http_requests_total',
     help: 'HTTP requests answered, by method, route template and status',
-    labelNames: ['method', 'route', 'status'] as const,
+    labelNames: ['method', 'route', 'status'],
     registers: [this.registry],
   });
-  readonly requestSeconds = new Histogram({
+  readonly requestSeconds = new HistogramFamily({
     name: 'tcsync_http_request_duration_seconds',
     help: 'Time from receiving a request to finishing its answer, by method and route template',
-    labelNames: ['method', 'route'] as const,
+    labelNames: ['method', 'route'],
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly lockWaitSeconds = new Histogram({
+  readonly lockWaitSeconds = new HistogramFamily({
     name: 'tcsync_storage_lock_wait_seconds',
     help: 'Time spent waiting for a client lock before a storage transaction could begin',
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly commitSeconds = new Histogram({
+  readonly commitSeconds = new HistogramFamily({
     name: 'tcsync_storage_commit_duration_seconds',
     help: 'Time to commit a storage transaction that changed something (durable writes included), by outcome',
-    labelNames: ['outcome'] as const,
+    labelNames: ['outcome'],
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
@@ -65,16 +67,16 @@ export class ServerMetrics {
   });
 
   /** Time waited for a database connection; shown only by a server on a database. */
-  readonly poolWaitSeconds = new Histogram({
+  readonly poolWaitSeconds = new HistogramFamily({
     name: 'tcsync_storage_pool_wait_seconds',
     help: 'Time a storage transaction waited for a database connection from the pool (connecting included)',
     buckets: LATENCY_BUCKETS,
     registers: [],
   });
-  readonly databaseErrors = new Counter({
+  readonly databaseErrors = new CounterFamily({
     name: 'tcsync_storage_database_errors_total',
     help: 'Failed database queries and connection attempts, by the error code they became (STORAGE_UNAVAILABLE: unreachable)',
-    labelNames: ['code'] as const,
+    labelNames: ['code'],
     registers: [],
   });
 
@@ -98,8 +100,8 @@ export class ServerMetrics {
     gauge('tcsync_storage_pool_size', 'Database connections open in the pool, idle or in use', (s) => s.size);
     gauge('tcsync_storage_pool_idle', 'Database connections open and idle in the pool', (s) => s.idle);
     gauge('tcsync_storage_pool_waiting', 'Storage transactions waiting for a database connection', (s) => s.waiting);
-    this.registry.registerMetric(this.poolWaitSeconds);
-    this.registry.registerMetric(this.databaseErrors);
+    this.registry.registerMetric(this.poolWaitSeconds.asMetric());
+    this.registry.registerMetric(this.databaseErrors.asMetric());
   }
 
   /** Reports `budget` in tcsync_http_request_body_bytes_held. */

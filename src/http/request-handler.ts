@@ -107,8 +107,8 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
     res.once('close', () => {
       const seconds = (performance.now() - started) / 1000;
       const status = res.writableFinished ? res.statusCode : 0;
-      metrics.requests.inc({ method, route, status: String(status) });
-      metrics.requestSeconds.observe({ method, route }, seconds);
+      metrics.requests.series(method, route, String(status)).inc();
+      metrics.requestSeconds.series(method, route).observe(seconds);
       const fields = {
         method,
         route,

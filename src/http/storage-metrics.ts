@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientId, VersionId } from '../ids.js';
 import type { Client, Snapshot, Storage, StorageTxn, TxnOptions, Version } from '../storage/storage.js';
 import { conditionOfError, type ConditionLog } from './condition-log.js';
+import type { HistogramSeries } from './metric-series.js';
 import type { ServerMetrics } from './metrics.js';
 
 /** Watches `storage`; `conditions` (when given) hears of commits refused for an operator's reason. */
@@ -16,10 +17,14 @@ export function instrumentStorage(storage: Storage, metrics: ServerMetrics, cond
 
 /** Where the outcomes go. */
 class Watch {
+  readonly lockWait: HistogramSeries;
+
   constructor(
     readonly metrics: ServerMetrics,
     readonly conditions: ConditionLog | null,
-  ) {}
+  ) {
+    this.lockWait = metrics.lockWaitSeconds.series();
+  }
 
   /** Runs a write and reports how it went. */
   async write<T>(work: () => Promise<T>): Promise<T> {
@@ -48,7 +53,7 @@ class InstrumentedStorage implements Storage {
     // Beginning a transaction is taking the client's lock; everything else is reading.
     const started = performance.now();
     const txn = await this.#inner.txn(clientId, options);
-    this.#watch.metrics.lockWaitSeconds.observe((performance.now() - started) / 1000);
+    this.#watch.lockWait.observe((performance.now() - started) / 1000);
     return new InstrumentedTxn(txn, this.#watch);
   }
 
@@ -123,7 +128,7 @@ class InstrumentedTxn implements StorageTxn {
       await this.#watch.write(() => this.#inner.commit());
       outcome = 'ok';
     } finally {
-      this.#watch.metrics.commitSeconds.observe({ outcome }, (performance.now() - started) / 1000);
+      this.#watch.metrics.commitSeconds.series(outcome).observe((performance.now() - started) / 1000);
     }
   }
 

@@ -81,11 +81,19 @@ export interface HeldLock {
 
 interface Lease {
   readonly id: number;
+  /** The lock directory's path. */
+  readonly lockDir: string;
   /** The lock directory this process made; another one there means the lock was taken over. */
   dir: DirIdentity | null;
   unlock: () => Promise<void>;
   lost: unknown;
-  idle: NodeJS.Timeout | null;
+  /** True between a transaction's end and the next one's start. */
+  idle: boolean;
+  /**
+   * Drops the lock once it has been idle for lingerMs. Made once and refreshed at each release, as
+   * a new timer for every transaction costs more; firing while the lock is in use, it does nothing.
+   */
+  lingerTimer: NodeJS.Timeout | null;
   /** When the want marker was last looked at (ms since the epoch). */
   wantCheckedAt: number;
 }
@@ -132,8 +140,7 @@ export class ClientLocks {
     let lease = this.#leases.get(clientId);
     try {
       if (lease !== undefined && lease.lost === null) {
-        if (lease.idle !== null) clearTimeout(lease.idle);
-        lease.idle = null;
+        lease.idle = false;
       } else {
         this.#leases.delete(clientId);
         const taken = await this.#take(clientId);
@@ -146,12 +153,11 @@ export class ClientLocks {
       throw err;
     }
     const held = lease;
-    const lockDir = lockDirOf(lockPath(this.#dataDir, clientId));
     const trustedForMs = Math.max(this.#staleMs, MIN_STALE_MS) * FENCE_FRACTION;
     /** Why the lock cannot be trusted now, or null. */
     const doubt = (): FenceBreach | null => {
       if (held.lost !== null) return { error: held.lost, takenOver: true };
-      const breach = fenceBreach(lockDir, held.dir, trustedForMs);
+      const breach = fenceBreach(held.lockDir, held.dir, trustedForMs);
       // Taken over: the lock is another's now, and unlocking would remove theirs. A late refresh
       // only fails this commit: the lock is still ours, and proper-lockfile settles the rest.
       if (breach?.takenOver) held.lost = breach.error;
@@ -242,17 +248,17 @@ export class ClientLocks {
     this.#yieldUntil.delete(clientId);
     const deadline = Date.now() + this.#waitMs;
     for (;;) {
-      const lease: Lease = { id: this.#nextLeaseId++, dir: null, unlock: async () => undefined, lost: null, idle: null, wantCheckedAt: Date.now() };
+      const lease: Lease = { id: this.#nextLeaseId++, lockDir: lockDirOf(file), dir: null, unlock: async () => undefined, lost: null, idle: false, lingerTimer: null, wantCheckedAt: Date.now() };
       try {
         lease.unlock = await lockfile.lock(file, {
           realpath: false,
-          lockfilePath: lockDirOf(file),
+          lockfilePath: lease.lockDir,
           stale: this.#staleMs,
           onCompromised: (err) => {
             lease.lost = err;
           },
         });
-        lease.dir = dirIdentityOf(statSync(lockDirOf(file), { bigint: true }), this.#birthTimesHold());
+        lease.dir = dirIdentityOf(statSync(lease.lockDir, { bigint: true }), this.#birthTimesHold());
         await unlink(want).catch(() => undefined);
         return lease;
       } catch (err) {
@@ -281,23 +287,30 @@ export class ClientLocks {
       this.#yieldUntil.set(clientId, Date.now() + 2 * POLL_MS);
       return;
     }
-    lease.idle = setTimeout(() => void this.#dropIdle(clientId, lease), this.#lingerMs);
-    lease.idle.unref();
+    lease.idle = true;
+    if (lease.lingerTimer !== null) {
+      lease.lingerTimer.refresh();
+      return;
+    }
+    lease.lingerTimer = setTimeout(() => {
+      if (lease.idle) void this.#dropIdle(clientId, lease);
+    }, this.#lingerMs);
+    lease.lingerTimer.unref();
   }
 
   async #dropIdle(clientId: ClientId, lease: Lease): Promise<void> {
     const leaveQueue = await this.#queue.acquire(clientId);
     try {
-      // A transaction that took the queue meanwhile reused the lease and cleared its timer.
-      if (this.#leases.get(clientId) === lease && lease.idle !== null) await this.#drop(clientId, lease);
+      // A transaction that took the queue meanwhile reused the lease (and refreshed the timer).
+      if (this.#leases.get(clientId) === lease && lease.idle) await this.#drop(clientId, lease);
     } finally {
       leaveQueue();
     }
   }
 
   async #drop(clientId: ClientId, lease: Lease): Promise<void> {
-    if (lease.idle !== null) clearTimeout(lease.idle);
-    lease.idle = null;
+    if (lease.lingerTimer !== null) clearTimeout(lease.lingerTimer);
+    lease.idle = false;
     if (this.#leases.get(clientId) === lease) this.#leases.delete(clientId);
     try {
       if (lease.lost === null) await lease.unlock();

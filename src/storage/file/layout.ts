@@ -12,7 +12,6 @@
  *   DATA_DIR/<client>/versions/<parent>.child a hard link to the version whose parent is <parent>
  */
 import { randomInt } from 'node:crypto';
-import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
 
@@ -32,6 +31,15 @@ function checked(id: string): string {
   return id;
 }
 
+/**
+ * `dir/name` for a single path segment `name` (a checked id or one of the names above). Built by
+ * hand because path.join normalises the whole string every time, which was the largest single
+ * cost of beginning a transaction (about a tenth of a get-child-version's instructions).
+ */
+function under(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
 /** Paths of one client's files. */
 export class ClientPaths {
   readonly dir: string;
@@ -39,31 +47,31 @@ export class ClientPaths {
   readonly versionsDir: string;
 
   constructor(dataDir: string, clientId: ClientId) {
-    this.dir = path.join(dataDir, checked(clientId));
-    this.meta = path.join(this.dir, CLIENT_META);
-    this.versionsDir = path.join(this.dir, VERSIONS_DIR);
+    this.dir = under(dataDir, checked(clientId));
+    this.meta = under(this.dir, CLIENT_META);
+    this.versionsDir = under(this.dir, VERSIONS_DIR);
   }
 
   version(versionId: VersionId): string {
-    return path.join(this.versionsDir, checked(versionId) + VERSION_SUFFIX);
+    return under(this.versionsDir, checked(versionId) + VERSION_SUFFIX);
   }
 
   child(parentVersionId: VersionId): string {
-    return path.join(this.versionsDir, checked(parentVersionId) + CHILD_SUFFIX);
+    return under(this.versionsDir, checked(parentVersionId) + CHILD_SUFFIX);
   }
 
   snapshotBlob(name: string): string {
     if (!SNAPSHOT_BLOB.test(name)) throw new TcsyncError('CORRUPT', `bad snapshot file name ${JSON.stringify(name)}`);
-    return path.join(this.dir, name);
+    return under(this.dir, name);
   }
 }
 
 export function tombstonePath(dataDir: string, clientId: ClientId): string {
-  return path.join(dataDir, TOMBSTONES_DIR, checked(clientId));
+  return under(under(dataDir, TOMBSTONES_DIR), checked(clientId));
 }
 
 export function lockPath(dataDir: string, clientId: ClientId): string {
-  return path.join(dataDir, LOCKS_DIR, checked(clientId));
+  return under(under(dataDir, LOCKS_DIR), checked(clientId));
 }
 
 /**
