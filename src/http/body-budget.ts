@@ -37,7 +37,8 @@ export class BodyBudget {
    */
   holderFor(res: ServerResponse, weight: number): BodyHold {
     let held = 0;
-    res.once('close', () => {
+    // `on`: a response closes once (once's wrapper would cost on every request).
+    res.on('close', () => {
       this.#free += held;
       held = 0;
     });

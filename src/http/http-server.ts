@@ -35,8 +35,11 @@ export interface HttpServerOptions {
   readonly shutdownGraceMs?: number;
 }
 
-/** The answer in progress on each connection (see `listener` in `listen`). */
-const answering = new WeakMap<Socket, Promise<unknown>>();
+/**
+ * The requests waiting on each connection that has an answer in progress (see `listener` in
+ * `listen`); a connection with none in progress has no entry.
+ */
+const waiting = new WeakMap<Socket, (() => void)[]>();
 
 export class HttpServer {
   readonly #servers: Server[] = [];
@@ -54,20 +57,28 @@ export class HttpServer {
     // Once closing, every answer says so, so that keep-alive clients do not send another request.
     const listener: RequestListener = (req, res) => {
       if (httpServer.#closing !== null) res.setHeader('Connection', 'close');
-      // A request in flight when close() began leaves a keep-alive connection behind that would
-      // hold the server open until it times out: close it as soon as it falls idle.
-      res.once('finish', () => {
-        if (httpServer.#closing !== null) setImmediate(() => httpServer.#servers.forEach((s) => s.closeIdleConnections()));
-      });
       // One request per connection at a time. Node parses pipelined requests as they arrive and
       // keeps every answer in memory until those before it are sent, so a client pipelining
       // downloads it never reads could make the server hold any number of them. The next request
       // starts once the previous answer is handed to the kernel (its 'close'), which a client
       // that does not read holds back.
-      const previous = answering.get(req.socket);
-      answering.set(req.socket, new Promise((resolve) => res.once('close', resolve)));
-      if (previous === undefined) handler(req, res);
-      else void previous.then(() => handler(req, res));
+      const { socket } = req;
+      // `on`, not `once`: a response closes once, and once's wrapper costs on every request.
+      res.on('close', () => {
+        // A request in flight when close() began leaves a keep-alive connection behind that
+        // would hold the server open until it times out: close it as soon as it falls idle.
+        if (httpServer.#closing !== null) setImmediate(() => httpServer.#servers.forEach((s) => s.closeIdleConnections()));
+        const next = waiting.get(socket)?.shift();
+        if (next === undefined) waiting.delete(socket);
+        else next();
+      });
+      const queue = waiting.get(socket);
+      if (queue !== undefined) {
+        queue.push(() => handler(req, res));
+        return;
+      }
+      waiting.set(socket, []);
+      handler(req, res);
     };
     try {
       for (const address of addresses) {

@@ -18,6 +18,7 @@ import { answerFor } from './error-status.js';
 import type { HealthCheck } from './health-probe.js';
 import { HttpError } from './http-error.js';
 import { ServerMetrics } from './metrics.js';
+import { requestLineWriter, type RequestLine } from './request-log.js';
 import { CACHE_CONTROL, sendText } from './respond.js';
 import { Router } from './router.js';
 import { serviceRoutes, type GraphqlHandler } from './service-routes.js';
@@ -72,6 +73,7 @@ export interface RequestHandlerOptions {
 
 export function createRequestHandler(options: RequestHandlerOptions): RequestListener {
   const { logger } = options;
+  const logRequest = requestLineWriter(logger);
   const metrics = options.metrics ?? new ServerMetrics();
   const linger = { ms: options.lingerMs ?? 30_000, bytes: options.lingerBytes ?? 1024 * 1024 * 1024 };
   const bodyBudget = options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET_BYTES);
@@ -101,15 +103,16 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
     const ctx: RequestContext = { req, res, param: match.kind === 'found' ? match.param : null, clientId: null, note: null };
     let failure: unknown = null;
 
-    res.once('finish', () => {
+    // `on`, not `once`: a response finishes and closes once, and once's wrapper costs per request.
+    res.on('finish', () => {
       if (!req.complete) discardRestOfBody(req, linger);
     });
-    res.once('close', () => {
+    res.on('close', () => {
       const seconds = (performance.now() - started) / 1000;
       const status = res.writableFinished ? res.statusCode : 0;
       metrics.requests.series(method, route, String(status)).inc();
       metrics.requestSeconds.series(method, route).observe(seconds);
-      const fields = {
+      const line: RequestLine = {
         method,
         route,
         status,
@@ -118,9 +121,9 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
         ...(ctx.clientId === null ? {} : { client: shortId(ctx.clientId) }),
         ...(ctx.note === null ? {} : { note: ctx.note }),
       };
-      if (failure !== null && answerFor(failure).fault) logger.error({ ...fields, err: failure }, 'request failed');
-      else if (status === 0) logger.info(fields, 'client went away before the answer was sent');
-      else logger.info(fields, 'request');
+      if (failure !== null && answerFor(failure).fault) logger.error({ ...line, err: failure }, 'request failed');
+      else if (status === 0) logRequest(line, 'client went away before the answer was sent');
+      else logRequest(line, 'request');
     });
 
     const run = async () => {

@@ -1,0 +1,51 @@
+/**
+ * Request lines are written by hand for speed; they must stay the lines pino itself writes for
+ * `logger.info(fields, msg)`, byte for byte, whatever the logger's bindings and level.
+ */
+import { pino, type Logger } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { requestLineWriter, type RequestLine } from '../../src/http/request-log.js';
+
+/** A logger whose lines are collected, with a fixed time so that two lines can be compared. */
+function collecting(level: pino.LevelWithSilent = 'info'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = pino({ level, timestamp: () => ',"time":1796281316094' }, { write: (s: string) => void lines.push(s) });
+  return { logger, lines };
+}
+
+const LINES: RequestLine[] = [
+  { method: 'GET', route: '/v1/client/get-child-version/{parentVersionId}', status: 200, ms: 0.3, addr: '127.0.0.1', client: 'abcdef12' },
+  { method: 'POST', route: '/v1/client/add-snapshot/{versionId}', status: 200, ms: 12, addr: '::1', client: '0123abcd', note: 'snapshot ignored: "too-old" \\ é\n' },
+  { method: 'PUT', route: '(unmatched)', status: 0, ms: 1234.5, addr: null },
+];
+
+describe('request lines', () => {
+  it.each(LINES)('are what pino writes for the same fields: %o', (line) => {
+    const theirs = collecting();
+    const ours = collecting();
+    theirs.logger.info(line, 'request');
+    requestLineWriter(ours.logger)(line, 'request');
+    expect(ours.lines).toEqual(theirs.lines);
+    expect(JSON.parse(ours.lines[0] as string)).toMatchObject({ level: 30, msg: 'request', ...line });
+  });
+
+  it("carry a child logger's bindings", () => {
+    const theirs = collecting();
+    const ours = collecting();
+    theirs.logger.child({ component: 'http' }).info(LINES[0], 'client went away before the answer was sent');
+    requestLineWriter(ours.logger.child({ component: 'http' }))(LINES[0] as RequestLine, 'client went away before the answer was sent');
+    expect(ours.lines).toEqual(theirs.lines);
+  });
+
+  it('follow the logger level, also when it changes later (as after a failed write)', () => {
+    const { logger, lines } = collecting('warn');
+    const write = requestLineWriter(logger);
+    write(LINES[0] as RequestLine, 'request');
+    expect(lines).toEqual([]);
+    logger.level = 'info';
+    write(LINES[0] as RequestLine, 'request');
+    logger.level = 'silent';
+    write(LINES[0] as RequestLine, 'request');
+    expect(lines).toHaveLength(1);
+  });
+});
