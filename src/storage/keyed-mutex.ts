@@ -7,14 +7,15 @@ export class KeyedMutex<K> {
 
   /** Waits for `key`, then resolves to a function that releases it (idempotent). */
   async acquire(key: K): Promise<() => void> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const previous = this.#tails.get(key);
     let release!: () => void;
     const mine = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const tail = previous.then(() => mine);
+    // A free key (the common case) has nothing to chain to or wait for.
+    const tail = previous === undefined ? mine : previous.then(() => mine);
     this.#tails.set(key, tail);
-    await previous;
+    if (previous !== undefined) await previous;
     let released = false;
     return () => {
       if (released) return;

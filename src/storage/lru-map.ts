@@ -9,6 +9,8 @@ export class LruMap<K, V> {
   readonly #capacity: number;
   readonly #weigh: (value: V) => number;
   #weight = 0;
+  /** The most recently used key: using it again changes no order, so a run on one key moves nothing. */
+  #newest: K | undefined = undefined;
 
   /** `weigh` tells what an entry counts against the capacity; by default each counts 1. */
   constructor(capacity: number, weigh: (value: V) => number = () => 1) {
@@ -18,10 +20,11 @@ export class LruMap<K, V> {
 
   get(key: K): V | undefined {
     const value = this.#entries.get(key);
-    if (value !== undefined) {
+    if (value !== undefined && key !== this.#newest) {
       // A Map iterates in insertion order: re-inserted, the entry is the most recently used.
       this.#entries.delete(key);
       this.#entries.set(key, value);
+      this.#newest = key;
     }
     return value;
   }
@@ -31,6 +34,7 @@ export class LruMap<K, V> {
     const weight = this.#weigh(value);
     if (weight > this.#capacity) return;
     this.#entries.set(key, value);
+    this.#newest = key;
     this.#weight += weight;
     for (const [oldest, old] of this.#entries) {
       if (this.#weight <= this.#capacity) break;
@@ -42,6 +46,7 @@ export class LruMap<K, V> {
   delete(key: K): void {
     const value = this.#entries.get(key);
     if (value === undefined) return;
+    if (key === this.#newest) this.#newest = undefined;
     this.#entries.delete(key);
     this.#weight -= this.#weigh(value);
   }

@@ -19,15 +19,20 @@ export interface TxnChanges {
   readonly snapshotData: Uint8Array | null;
 }
 
+interface AddedVersions {
+  readonly inOrder: Version[];
+  readonly byId: Map<VersionId, Version>;
+  readonly byParent: Map<VersionId, Version>;
+}
+
 export abstract class StagedTxn implements StorageTxn {
   #ended = false;
   #loaded = false;
   #before: Client | null = null;
   #client: Client | null = null;
   #dirty = false;
-  readonly #versions: Version[] = [];
-  readonly #byId = new Map<VersionId, Version>();
-  readonly #byParent = new Map<VersionId, Version>();
+  /** Versions added, made at the first: most transactions are reads, which need none. */
+  #added: AddedVersions | null = null;
   #snapshotData: Uint8Array | null = null;
 
   /** Committed state of the client, or null. Called once, first thing in every transaction that reads. */
@@ -75,12 +80,12 @@ export abstract class StagedTxn implements StorageTxn {
 
   async getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
     await this.#current();
-    return this.#byParent.get(parentVersionId) ?? this.loadVersionByParent(parentVersionId);
+    return this.#added?.byParent.get(parentVersionId) ?? this.loadVersionByParent(parentVersionId);
   }
 
   async getVersion(versionId: VersionId): Promise<Version | null> {
     await this.#current();
-    return this.#byId.get(versionId) ?? this.loadVersion(versionId);
+    return this.#added?.byId.get(versionId) ?? this.loadVersion(versionId);
   }
 
   async addVersion(versionId: VersionId, parentVersionId: VersionId, historySegment: Uint8Array): Promise<void> {
@@ -88,7 +93,7 @@ export abstract class StagedTxn implements StorageTxn {
     if (client.latestVersionId !== NIL_VERSION_ID && parentVersionId !== client.latestVersionId) {
       throw new TcsyncError('WRONG_PARENT', `parent ${parentVersionId} is not the latest version ${client.latestVersionId}`);
     }
-    if (this.#byId.has(versionId) || (!this.persistRejectsStoredVersions && (await this.loadVersion(versionId)) !== null)) {
+    if (this.#added?.byId.has(versionId) || (!this.persistRejectsStoredVersions && (await this.loadVersion(versionId)) !== null)) {
       throw new TcsyncError('VERSION_EXISTS', `version ${versionId} already exists`);
     }
     const version: Version = {
@@ -96,9 +101,10 @@ export abstract class StagedTxn implements StorageTxn {
       parentVersionId,
       historySegment: Uint8Array.prototype.slice.call(historySegment),
     };
-    this.#versions.push(version);
-    this.#byId.set(versionId, version);
-    this.#byParent.set(parentVersionId, version);
+    this.#added ??= { inOrder: [], byId: new Map(), byParent: new Map() };
+    this.#added.inOrder.push(version);
+    this.#added.byId.set(versionId, version);
+    this.#added.byParent.set(parentVersionId, version);
     const snapshot = client.snapshot && { ...client.snapshot, versionsSince: client.snapshot.versionsSince + 1 };
     this.#stage({ latestVersionId: versionId, snapshot });
   }
@@ -110,7 +116,7 @@ export abstract class StagedTxn implements StorageTxn {
         await this.persist({
           before: this.#before,
           after: this.#client,
-          versions: this.#versions,
+          versions: this.#added?.inOrder ?? [],
           snapshotData: this.#snapshotData,
         });
       }

@@ -36,3 +36,23 @@ it('a capacity of 0 remembers nothing', () => {
   map.set('a', 1);
   expect(map.get('a')).toBeUndefined();
 });
+
+it('keeps the order right through runs on one key, and after that key is deleted or set again', () => {
+  const map = new LruMap<string, number>(3);
+  map.set('a', 1);
+  map.set('b', 2);
+  map.get('a');
+  map.get('a');
+  map.set('c', 3);
+  map.set('d', 4); // evicts b, the least recently used
+  expect(map.get('b')).toBeUndefined();
+  map.delete('d');
+  map.get('a');
+  map.set('e', 5);
+  map.set('f', 6); // evicts c
+  expect(map.get('c')).toBeUndefined();
+  map.set('a', 7);
+  map.get('e');
+  map.set('g', 8); // evicts f
+  expect([map.get('f'), map.get('a'), map.get('e'), map.get('g')]).toEqual([undefined, 7, 5, 8]);
+});

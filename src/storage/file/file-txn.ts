@@ -56,12 +56,14 @@ export class FileTxn extends StagedTxn {
   }
 
   protected loadClient(): Promise<Client | null> {
+    const known = this.#shared.cache.get(this.#clientId);
+    // Known under this lease: nobody else can have changed it, so there is nothing to read.
+    if (known?.leaseId === this.#lock.leaseId) {
+      this.#state = known;
+      return Promise.resolve(clientOf(known));
+    }
     return this.#io('read client', async () => {
-      let state = this.#shared.cache.get(this.#clientId);
-      if (state?.leaseId === this.#lock.leaseId) {
-        this.#state = state;
-        return clientOf(state);
-      }
+      let state = known;
       const st = await statOrNull(this.#paths.meta);
       if (st === null) {
         this.#shared.cache.delete(this.#clientId);
