@@ -69,8 +69,9 @@ export class HttpServer {
         // would hold the server open until it times out: close it as soon as it falls idle.
         if (httpServer.#closing !== null) setImmediate(() => httpServer.#servers.forEach((s) => s.closeIdleConnections()));
         const next = waiting.get(socket)?.shift();
+        // After the previous request's own close listeners (its log line, its body budget).
         if (next === undefined) waiting.delete(socket);
-        else next();
+        else queueMicrotask(next);
       });
       const queue = waiting.get(socket);
       if (queue !== undefined) {

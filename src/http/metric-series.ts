@@ -95,7 +95,7 @@ abstract class Family<S> {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
-  /** Forgets every series, as prom-client's reset() does. */
+  /** Forgets every series, as prom-client's reset() does: pick a series again after it, never keep one. */
   reset(): void {
     this.#root = { children: new Map(), entry: null };
     this.#entries = [];
@@ -161,6 +161,7 @@ export class HistogramFamily extends Family<HistogramSeries> {
       sum: 0,
       count: 0,
       observe(value) {
+        if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
         let i = 0;
         while (i < bounds.length && value > (bounds[i] as number)) i++;
         (this.counts[i] as number)++;

@@ -5,7 +5,8 @@
  * are built here as the JSON pino would write for `logger.info(fields, msg)`, with the logger's
  * own level prefix, time and bindings, and written to its own destination, in order with its
  * other lines. A test holds the two byte for byte. pino.symbols is how pino exposes those parts
- * to code that writes for it.
+ * to code that writes for it. A logger configured to change its lines (writesPlainLines) gets
+ * pino's own path.
  */
 import { pino, type Logger } from 'pino';
 
@@ -26,12 +27,16 @@ interface PinoParts {
   readonly [key: symbol]: unknown;
 }
 
-const { chindingsSym, endSym, lsCacheSym, streamSym, timeSym } = pino.symbols;
+const { chindingsSym, endSym, formattersSym, hooksSym, lsCacheSym, messageKeySym, mixinSym, needsMetadataGsym, nestedKeySym, serializersSym, stringifiersSym, streamSym, timeSym } = pino.symbols;
+/** In pino.symbols since pino 8.14, not yet in its type declarations. */
+const msgPrefixSym = (pino.symbols as unknown as Record<string, symbol | undefined>).msgPrefixSym;
 const INFO = 30;
+const FIELDS: readonly (keyof RequestLine)[] = ['method', 'route', 'status', 'ms', 'addr', 'client', 'note'];
 
 /** Writes request lines at info level through `logger`, as `logger.info(line, msg)` would. */
 export function requestLineWriter(logger: Logger): (line: RequestLine, msg: string) => void {
   const parts = logger as unknown as PinoParts;
+  if (!writesPlainLines(parts)) return (line, msg) => logger.info(line, msg);
   return (line, msg) => {
     if (!logger.isLevelEnabled('info')) return;
     const levelPrefix = (parts[lsCacheSym] as Record<number, string>)[INFO];
@@ -44,4 +49,28 @@ export function requestLineWriter(logger: Logger): (line: RequestLine, msg: stri
     if (line.note !== undefined) json += `,"note":${JSON.stringify(line.note)}`;
     (parts[streamSym] as { write(s: string): void }).write(`${json},"msg":${JSON.stringify(msg)}${parts[endSym] as string}`);
   };
+}
+
+/**
+ * Whether pino would write a line of these fields unchanged: no mixin, log formatter, hooks,
+ * message prefix, nesting, redaction or serializer of them, and a destination that needs no
+ * metadata (as pino.multistream does). tcsync's loggers are all plain; any other gets pino's path.
+ */
+function writesPlainLines(parts: PinoParts): boolean {
+  const formatters = parts[formattersSym] as { log?: unknown } | undefined;
+  const hooks = parts[hooksSym] as { logMethod?: unknown; streamWrite?: unknown } | undefined;
+  const serializers = (parts[serializersSym] ?? {}) as Record<string, unknown>;
+  const stream = parts[streamSym] as Record<symbol, unknown> | undefined;
+  return (
+    !parts[mixinSym] &&
+    !formatters?.log &&
+    !hooks?.logMethod &&
+    !hooks?.streamWrite &&
+    (msgPrefixSym === undefined || !parts[msgPrefixSym]) &&
+    parts[messageKeySym] === 'msg' &&
+    !parts[nestedKeySym] &&
+    Object.getOwnPropertySymbols(parts[stringifiersSym] ?? {}).length + Object.keys(parts[stringifiersSym] ?? {}).length === 0 &&
+    FIELDS.every((field) => serializers[field] === undefined) &&
+    stream?.[needsMetadataGsym] !== true
+  );
 }

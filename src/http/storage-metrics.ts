@@ -7,7 +7,6 @@ import { performance } from 'node:perf_hooks';
 import type { ClientId, VersionId } from '../ids.js';
 import type { Client, Snapshot, Storage, StorageTxn, TxnOptions, Version } from '../storage/storage.js';
 import { conditionOfError, type ConditionLog } from './condition-log.js';
-import type { HistogramSeries } from './metric-series.js';
 import type { ServerMetrics } from './metrics.js';
 
 /** Watches `storage`; `conditions` (when given) hears of commits refused for an operator's reason. */
@@ -17,14 +16,10 @@ export function instrumentStorage(storage: Storage, metrics: ServerMetrics, cond
 
 /** Where the outcomes go. */
 class Watch {
-  readonly lockWait: HistogramSeries;
-
   constructor(
     readonly metrics: ServerMetrics,
     readonly conditions: ConditionLog | null,
-  ) {
-    this.lockWait = metrics.lockWaitSeconds.series();
-  }
+  ) {}
 
   /** Runs a write and reports how it went. */
   async write<T>(work: () => Promise<T>): Promise<T> {
@@ -53,7 +48,7 @@ class InstrumentedStorage implements Storage {
     // Beginning a transaction is taking the client's lock; everything else is reading.
     const started = performance.now();
     const txn = await this.#inner.txn(clientId, options);
-    this.#watch.lockWait.observe((performance.now() - started) / 1000);
+    this.#watch.metrics.lockWaitSeconds.series().observe((performance.now() - started) / 1000);
     return new InstrumentedTxn(txn, this.#watch);
   }
 

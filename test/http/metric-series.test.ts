@@ -56,6 +56,22 @@ describe('metric families', () => {
     expect((await families.counter.get()).values).toEqual([]);
   });
 
+  it('count again after a registry reset, in a series picked again', async () => {
+    const registry = new Registry();
+    const plain = new HistogramFamily({ name: 'plain_seconds', help: 'no labels', buckets: BUCKETS, registers: [registry] });
+    plain.series().observe(0.5);
+    registry.resetMetrics();
+    plain.series().observe(0.05);
+    expect(await registry.metrics()).toContain('plain_seconds_count 1');
+    expect(await registry.metrics()).toContain('plain_seconds_sum 0.05');
+  });
+
+  it('refuse what is not a finite number, as prom-client does', () => {
+    const plain = new HistogramFamily({ name: 'p_seconds', help: 'p', buckets: BUCKETS });
+    expect(() => plain.series().observe(Number.NaN)).toThrow(TypeError);
+    expect(() => plain.series().observe(Number.POSITIVE_INFINITY)).toThrow(TypeError);
+  });
+
   it('refuse a series with the wrong number of label values', () => {
     const counter = new CounterFamily({ name: 'x_total', help: 'x', labelNames: ['a', 'b'] });
     expect(() => counter.series('only one')).toThrow(TypeError);

@@ -3,7 +3,7 @@
  * `logger.info(fields, msg)`, byte for byte, whatever the logger's bindings and level.
  */
 import { pino, type Logger } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { requestLineWriter, type RequestLine } from '../../src/http/request-log.js';
 
 /** A logger whose lines are collected, with a fixed time so that two lines can be compared. */
@@ -47,5 +47,32 @@ describe('request lines', () => {
     logger.level = 'silent';
     write(LINES[0] as RequestLine, 'request');
     expect(lines).toHaveLength(1);
+  });
+
+  it("write a plain logger's lines themselves, and leave a logger that changes its lines to pino", () => {
+    const plain = collecting();
+    const info = vi.spyOn(plain.logger, 'info');
+    requestLineWriter(plain.logger)(LINES[1] as RequestLine, 'request');
+    expect(info).not.toHaveBeenCalled();
+    expect(plain.lines).toHaveLength(1);
+
+    const changing: Array<(lines: string[]) => Logger> = [
+      (lines) => pino({ mixin: () => ({ extra: 1 }) }, { write: (s: string) => void lines.push(s) }),
+      (lines) => pino({ formatters: { log: (o) => ({ ...o, formatted: true }) } }, { write: (s: string) => void lines.push(s) }),
+      (lines) => pino({ redact: ['addr'] }, { write: (s: string) => void lines.push(s) }),
+      (lines) => pino({ messageKey: 'message' }, { write: (s: string) => void lines.push(s) }),
+      (lines) => pino({ serializers: { route: () => 'hidden' } }, { write: (s: string) => void lines.push(s) }),
+      (lines) => pino({}, { write: (s: string) => void lines.push(s) }).child({}, { msgPrefix: '[http] ' }),
+    ];
+    for (const make of changing) {
+      const lines: string[] = [];
+      const logger = make(lines);
+      requestLineWriter(logger)(LINES[1] as RequestLine, 'request');
+      const theirs: string[] = [];
+      const reference = make(theirs);
+      reference.info(LINES[1], 'request');
+      const withoutTime = (l: string) => l.replace(/"time":\d+/, '');
+      expect(lines.map(withoutTime)).toEqual(theirs.map(withoutTime));
+    }
   });
 });

@@ -32,9 +32,10 @@ function checked(id: string): string {
 }
 
 /**
- * `dir/name` for a single path segment `name` (a checked id or one of the names above). Built by
- * hand because path.join normalises the whole string every time, which was the largest single
- * cost of beginning a transaction (about a tenth of a get-child-version's instructions).
+ * `dir/name` for a single path segment `name` (a checked id or one of the names above), with
+ * `dir` as given: FileStorage resolves its data directory once, when it opens it. Built by hand
+ * because path.join normalises the whole string every time, which was the largest single cost
+ * of beginning a transaction (about a tenth of a get-child-version's instructions).
  */
 function under(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
