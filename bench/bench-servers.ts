@@ -30,9 +30,13 @@ export interface Server {
   readonly url: string;
 }
 
-/** Spawns `node ARGS` in the repository and waits for its `listening on URL` line. */
-export function start(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Server> {
-  const child = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'ignore'] });
+/**
+ * Spawns `node ARGS` in the repository and waits for its `listening on URL` line; with `under`,
+ * node runs under that command (`valgrind --tool=callgrind ...`).
+ */
+export function start(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, under: readonly string[] = []): Promise<Server> {
+  const [command, ...commandArgs] = [...under, process.execPath, ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));

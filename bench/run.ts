@@ -13,6 +13,7 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['http', () => import('./http-bench.js')],
   ['graphql', () => import('./graphql-bench.js')],
   ['compare', () => import('./compare-bench.js')],
+  ['instructions', () => import('./instructions-bench.js')],
   ['scaleout', () => import('./scale-out-bench.js')],
 ];
 
