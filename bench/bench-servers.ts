@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { LoadClient } from './load-client.js';
@@ -48,9 +49,22 @@ export function start(name: string, args: readonly string[], env: NodeJS.Process
   });
 }
 
-/** `tcsync serve` as installed (dist/bin.cjs), logging every request at info as serve does. */
+/** The SQLite reference server the comparisons run against, where the harness keeps it. */
+export const REFERENCE = path.resolve(REPO, '../shared/bench/sqlite-reference-server.mjs');
+
+/** Arguments of `node` for the reference server on `dataDir`. */
+export function referenceArgs(dataDir: string): string[] {
+  return [REFERENCE, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
+}
+
+/** Arguments of `node` for `tcsync serve` as installed (dist/bin.cjs), logging every request at `logLevel`. */
+export function tcsyncArgs(storage: readonly ['--data-dir' | '--connection', string], logLevel = 'info'): string[] {
+  return ['dist/bin.cjs', 'serve', ...storage, '--listen', '127.0.0.1:0', '--log-level', logLevel];
+}
+
+/** `tcsync serve` as installed, logging every request at info as serve does. */
 export function startTcsync(name: string, storage: readonly ['--data-dir' | '--connection', string]): Promise<Server> {
-  return start(name, ['dist/bin.cjs', 'serve', ...storage, '--listen', '127.0.0.1:0', '--log-level', 'info']);
+  return start(name, tcsyncArgs(storage));
 }
 
 export async function stop(server: Server): Promise<void> {

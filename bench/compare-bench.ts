@@ -21,11 +21,10 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDatabase } from './bench-postgres.js';
-import { NIL, REPO, Replica, addInParallel, inTurn, repeat, rssMiB, scaled, start, startTcsync, stop, type Server } from './bench-servers.js';
+import { NIL, REFERENCE, Replica, addInParallel, inTurn, referenceArgs, repeat, rssMiB, scaled, start, startTcsync, stop, type Server } from './bench-servers.js';
 import { fmt, median, percentile, type BenchSection } from './report.js';
 import { scratchDir } from './scratch.js';
 
-const REFERENCE = path.resolve(REPO, '../shared/bench/sqlite-reference-server.mjs');
 const ROUNDS = 4;
 const SEQUENTIAL_PER_ROUND = scaled(500);
 const CLIENTS = 16;
@@ -120,7 +119,7 @@ export async function bench(): Promise<BenchSection> {
   // The user's environment decides the threadpool, as it does for serve; unset means tcsync's default.
   const servers = [
     await startTcsync('tcsync', ['--data-dir', path.join(root, 'tcsync')]),
-    await start('reference', [REFERENCE, 'serve', '--data-dir', path.join(root, 'reference'), '--listen', '127.0.0.1:0']),
+    await start('reference', referenceArgs(path.join(root, 'reference'))),
     ...('skipped' in database ? [] : [await startTcsync(POSTGRES, ['--connection', database.uri])]),
   ];
   const bare = await start('bare node:http', [fileURLToPath(new URL('./bare-server.js', import.meta.url)), path.join(root, 'bare')]);

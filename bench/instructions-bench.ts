@@ -11,11 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NIL, REPO, Replica, start, stop, type Server } from './bench-servers.js';
+import { NIL, REFERENCE, Replica, referenceArgs, start, stop, tcsyncArgs, type Server } from './bench-servers.js';
 import { type BenchSection } from './report.js';
 import { scratchDir } from './scratch.js';
 
-const REFERENCE = path.resolve(REPO, '../shared/bench/sqlite-reference-server.mjs');
 const ADDS = 200;
 const WARM_UP_WALKS = 4000;
 const WALKS = 1000;
@@ -33,10 +32,10 @@ export async function bench(): Promise<BenchSection> {
   const root = await scratchDir('instructions');
   const servers: Array<[string, string[]]> = [
     ['bare node:http handler', [fileURLToPath(new URL('./bare-server.js', import.meta.url)), path.join(root, 'bare')]],
-    ['tcsync, logging at info as serve does', ['dist/bin.cjs', 'serve', '--data-dir', path.join(root, 'tcsync'), '--listen', '127.0.0.1:0', '--log-level', 'info']],
-    ['tcsync, logging at warn', ['dist/bin.cjs', 'serve', '--data-dir', path.join(root, 'tcsync-warn'), '--listen', '127.0.0.1:0', '--log-level', 'warn']],
+    ['tcsync, logging at info as serve does', tcsyncArgs(['--data-dir', path.join(root, 'tcsync')])],
+    ['tcsync, logging at warn', tcsyncArgs(['--data-dir', path.join(root, 'tcsync-warn')], 'warn')],
   ];
-  if (existsSync(REFERENCE)) servers.push(['SQLite reference server', [REFERENCE, 'serve', '--data-dir', path.join(root, 'reference'), '--listen', '127.0.0.1:0']]);
+  if (existsSync(REFERENCE)) servers.push(['SQLite reference server', referenceArgs(path.join(root, 'reference'))]);
   const counted = await Promise.all(servers.map(([name, args], i) => count(name, args, path.join(root, `callgrind-${i}.out`))));
   const of = (prefix: string) => counted.find((c) => c.name.startsWith(prefix))?.perRequest ?? NaN;
   const reference = of('SQLite');

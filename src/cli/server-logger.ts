@@ -13,6 +13,8 @@ export function serverLogger(level: LevelWithSilent, dest: number | string = 2):
 
 /** How long a write waits for a full pipe or terminal to take more. */
 const FULL_PIPE_WAIT_MS = 10;
+/** What Atomics.wait sleeps on: nothing ever wakes it, so it sleeps its whole timeout. */
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * pino's destination: every line written whole, at once, with write(2), as Node itself writes
@@ -36,7 +38,7 @@ class LineWriter {
     if (this.#failed) return;
     try {
       const written = writeSync(this.#fd, line);
-      if (written !== line.length || written !== Buffer.byteLength(line)) this.#writeRest(Buffer.from(line), written);
+      if (written < Buffer.byteLength(line)) this.#writeRest(Buffer.from(line), written);
     } catch (err) {
       if (isFullPipe(err)) this.#writeRest(Buffer.from(line), 0);
       else this.#fail(err);
@@ -50,7 +52,7 @@ class LineWriter {
       try {
         offset += writeSync(this.#fd, bytes, offset);
       } catch (err) {
-        if (isFullPipe(err)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, FULL_PIPE_WAIT_MS);
+        if (isFullPipe(err)) Atomics.wait(SLEEPER, 0, 0, FULL_PIPE_WAIT_MS);
         else this.#fail(err);
       }
     }
