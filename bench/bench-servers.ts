@@ -17,7 +17,7 @@ const SEGMENT = Buffer.alloc(1024, 42);
 
 /**
  * TCSYNC_BENCH_SCALE (default 1) multiplies the request counts of the process benchmarks, for a
- * quick look on a shared machine (0.1: a tenth); the figures in README are from scale 1.
+ * quick look on a shared machine (0.1: a tenth); the figures in docs/performance.md are from scale 1.
  */
 const SCALE = Number(process.env.TCSYNC_BENCH_SCALE ?? 1);
 

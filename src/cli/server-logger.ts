@@ -20,7 +20,7 @@ const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
  * pino's destination: every line written whole, at once, with write(2), as Node itself writes
  * to a pipe or file on stderr, so that nothing is buffered to flush at exit and lines keep their
  * order among processes sharing the file. pino's own synchronous destination (sonic-boom) did
- * the same for about 8,000 more instructions per line (callgrind, README "Performance"), and
+ * the same for about 8,000 more instructions per line (callgrind, docs/performance.md), and
  * version 4 retried a write that failed with EPIPE for ever, so a server whose log reader had
  * gone (`tcsync serve 2>&1 | head`) never exited on SIGTERM.
  */

@@ -1,5 +1,5 @@
 /**
- * Limits against abusive requests, in one place so README.md can state them. The
+ * Limits against abusive requests, in one place so docs/graphql.md can state them. The
  * nesting is checked before the document is parsed (plugins/use-nesting-limit.ts); the other
  * static ones (tokens, depth, aliases, directives, cost) before anything runs, by graphql-armor;
  * the page sizes and the per-request load budget while resolving, because only

@@ -2,7 +2,7 @@
  * Counters and histograms for the figures counted on every request and transaction, kept in the
  * server's prom-client registry and exposed exactly as prom-client's own would be. prom-client
  * validates and hashes a labels object on every observation, which cost about 6,000 instructions
- * each, several times per get-child-version (callgrind, see README "Performance"); here the caller
+ * each, several times per get-child-version (callgrind, see docs/performance.md); here the caller
  * picks a series once per request by its label values, and counting it is an increment.
  */
 import type { Metric, Registry } from 'prom-client';

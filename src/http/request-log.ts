@@ -1,7 +1,7 @@
 /**
  * The line logged for every request. pino's general path (any object, serializers, mixins)
  * cost about 24,000 instructions per line, more than a tenth of a whole get-child-version
- * (callgrind, see README "Performance"); these lines have fixed fields of known types, so they
+ * (callgrind, see docs/performance.md); these lines have fixed fields of known types, so they
  * are built here as the JSON pino would write for `logger.info(fields, msg)`, with the logger's
  * own level prefix, time and bindings, and written to its own destination, in order with its
  * other lines. A test holds the two byte for byte. pino.symbols is how pino exposes those parts

@@ -2,7 +2,7 @@
  * The checks every storage's clients must pass, over the export interface only: the chain from
  * the latest version back to its start (no loop, one child per parent), no stored version off
  * that chain, a snapshot whose bytes are there and whose version is on the chain. A chain may end
- * at the nil version or at a version that was never stored (see README.md, "Verify").
+ * at the nil version or at a version that was never stored (see docs/operations.md, "Verify").
  *
  * Findings name what they are about as `<client>`, `<client>/versions/<id>` or
  * `<client>/snapshot`: a storage without files has no file names to give.

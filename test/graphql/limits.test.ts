@@ -1,5 +1,5 @@
 /**
- * Every limit of README.md's GraphQL section: refused with BAD_USER_INPUT before anything runs
+ * Every limit of docs/graphql.md's "Limits" section: refused with BAD_USER_INPUT before anything runs
  * (nesting, tokens, depth, aliases, directives, cost) or while resolving (page sizes, load budget).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';

@@ -3,7 +3,7 @@
  * tables, shared by any number of tcsync processes.
  *
  * Serialization per client is PostgreSQL's transaction-scoped advisory lock on a key derived
- * from the client id (README.md, "PostgreSQL", argues it against a row lock): it exists before
+ * from the client id (docs/postgresql.md, "One lock per client", argues it against a row lock): it exists before
  * the client's row does, so two processes creating one client wait for each other as two
  * writers do, and the database drops it with the transaction, whether that commits, rolls back
  * or loses its connection. Within one process a KeyedMutex queues a client's transactions first,
