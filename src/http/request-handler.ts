@@ -104,8 +104,10 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
     let failure: unknown = null;
 
     // `on`, not `once`: a response finishes and closes once, and once's wrapper costs per request.
-    res.on('finish', () => {
-      if (!req.complete) discardRestOfBody(req, linger);
+    // 'prefinish', not 'finish': Node's own 'finish' listener, added before ours, closes a
+    // connection that is not kept alive, and lingerOverRestOfBody must be in place before it does.
+    res.on('prefinish', () => {
+      if (!req.complete) lingerOverRestOfBody(req, linger);
     });
     res.on('close', () => {
       const seconds = (performance.now() - started) / 1000;
@@ -154,14 +156,20 @@ function answerError(res: ServerResponse, err: unknown): void {
 
 /**
  * Reads and drops what is left of a refused request's body so that the client, still sending,
- * gets to read the answer; a client that keeps sending past either bound is cut off.
+ * gets to read the answer; a client that keeps sending past either bound is cut off. When the
+ * answer closes the connection (the client asked for it, or the server is stopping), Node would
+ * destroy the socket as soon as the answer is out, and the kernel would then reset the connection
+ * over the unread body: a client that writes its whole body before reading sees EPIPE instead of
+ * the answer. So the close becomes nginx's lingering close: the write side is shut (the client
+ * sees the end of the answer), reading goes on until the client has sent its body or a bound is hit.
  */
-function discardRestOfBody(req: IncomingMessage, bounds: { readonly ms: number; readonly bytes: number }): void {
+function lingerOverRestOfBody(req: IncomingMessage, bounds: { readonly ms: number; readonly bytes: number }): void {
+  const socket = req.socket;
   let dropped = 0;
   const cut = () => {
     clearTimeout(timer);
     req.off('data', onData);
-    req.socket.destroy();
+    socket.destroy();
   };
   const onData = (chunk: Buffer) => {
     dropped += chunk.byteLength;
@@ -175,6 +183,12 @@ function discardRestOfBody(req: IncomingMessage, bounds: { readonly ms: number; 
   });
   req.on('data', onData);
   req.resume();
+  // Called by Node's 'finish' listener in place of destroySoon (end, then destroy once written):
+  // ending alone half-closes; the socket is destroyed when the client ends its side
+  // (allowHalfOpen is off), by cut(), or by the server's idle timeout.
+  socket.destroySoon = () => {
+    if (socket.writable) socket.end();
+  };
 }
 
 function pathnameOf(url = '/'): string {
