@@ -61,6 +61,18 @@ export function isCanonicalUuid(s: string): boolean {
   return CANONICAL.test(s);
 }
 
+/**
+ * Throws `INVALID_ID` unless `id` is a canonical UUID. Ids are branded by a validating parser,
+ * but the brand is only a type: a JavaScript caller, or a cast, can hand any string to the
+ * storage API, where ids become file names and SQL values. Every storage checks its ids with
+ * this where they enter it.
+ */
+export function assertCanonicalId(id: string, what: string): void {
+  if (typeof id !== 'string' || !CANONICAL.test(id)) {
+    throw new TcsyncError('INVALID_ID', `${what} is not a canonical UUID: ${JSON.stringify(String(id)).slice(0, 60)}`);
+  }
+}
+
 /** A fresh random version id. */
 export function newVersionId(): VersionId {
   return uuidv4() as VersionId;

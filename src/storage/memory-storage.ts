@@ -3,7 +3,7 @@
  * storage for tests of the layers above. Nothing survives the process.
  */
 import { TcsyncError } from '../errors.js';
-import type { ClientId, VersionId } from '../ids.js';
+import { assertCanonicalId, type ClientId, type VersionId } from '../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from './client-export.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { StagedTxn, type TxnChanges } from './staged-txn.js';
@@ -23,11 +23,13 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
   readonly #locks = new KeyedMutex<ClientId>();
 
   async txn(clientId: ClientId): Promise<StorageTxn> {
+    assertCanonicalId(clientId, 'client id');
     const release = await this.#locks.acquire(clientId);
     return new MemoryTxn(this.#clients, this.#tombstones, clientId, release);
   }
 
   async deleteClient(clientId: ClientId): Promise<boolean> {
+    assertCanonicalId(clientId, 'client id');
     const release = await this.#locks.acquire(clientId);
     try {
       if (!this.#clients.delete(clientId)) return false;
@@ -39,14 +41,17 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
   }
 
   async liftTombstone(clientId: ClientId): Promise<boolean> {
+    assertCanonicalId(clientId, 'client id');
     return this.#tombstones.delete(clientId);
   }
 
   async isTombstoned(clientId: ClientId): Promise<boolean> {
+    assertCanonicalId(clientId, 'client id');
     return this.#tombstones.has(clientId);
   }
 
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    if (after !== null) assertCanonicalId(after, 'client id');
     return [...this.#clients.keys()]
       .filter((id) => after === null || id > after)
       .sort()

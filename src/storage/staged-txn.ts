@@ -4,7 +4,7 @@
  * committed state and how to persist a set of changes atomically.
  */
 import { TcsyncError } from '../errors.js';
-import { NIL_VERSION_ID, type VersionId } from '../ids.js';
+import { assertCanonicalId, NIL_VERSION_ID, type VersionId } from '../ids.js';
 import type { Client, Snapshot, StorageTxn, Version } from './storage.js';
 
 /** Everything one transaction changed, handed to the storage at commit. */
@@ -59,18 +59,21 @@ export abstract class StagedTxn implements StorageTxn {
   }
 
   async newClient(latestVersionId: VersionId): Promise<void> {
+    assertCanonicalId(latestVersionId, 'latest version id');
     if ((await this.#current()) !== null) throw new TcsyncError('CLIENT_EXISTS', 'client already exists');
     if (await this.isTombstoned()) throw new TcsyncError('CLIENT_DELETED', 'this client was deleted; an admin must lift its tombstone first');
     this.#stage({ latestVersionId, snapshot: null });
   }
 
   async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
+    assertCanonicalId(snapshot.versionId, 'snapshot version id');
     const client = await this.#existing();
     this.#stage({ ...client, snapshot: { ...snapshot } });
     this.#snapshotData = Uint8Array.prototype.slice.call(data);
   }
 
   async getSnapshotData(versionId: VersionId): Promise<Uint8Array | null> {
+    assertCanonicalId(versionId, 'snapshot version id');
     const client = await this.#existing();
     if (client.snapshot === null || client.snapshot.versionId !== versionId) {
       throw new TcsyncError('SNAPSHOT_MISMATCH', `the current snapshot is not of version ${versionId}`);
@@ -79,16 +82,20 @@ export abstract class StagedTxn implements StorageTxn {
   }
 
   async getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    assertCanonicalId(parentVersionId, 'parent version id');
     await this.#current();
     return this.#added?.byParent.get(parentVersionId) ?? this.loadVersionByParent(parentVersionId);
   }
 
   async getVersion(versionId: VersionId): Promise<Version | null> {
+    assertCanonicalId(versionId, 'version id');
     await this.#current();
     return this.#added?.byId.get(versionId) ?? this.loadVersion(versionId);
   }
 
   async addVersion(versionId: VersionId, parentVersionId: VersionId, historySegment: Uint8Array): Promise<void> {
+    assertCanonicalId(versionId, 'version id');
+    assertCanonicalId(parentVersionId, 'parent version id');
     const client = await this.#existing();
     if (client.latestVersionId !== NIL_VERSION_ID && parentVersionId !== client.latestVersionId) {
       throw new TcsyncError('WRONG_PARENT', `parent ${parentVersionId} is not the latest version ${client.latestVersionId}`);

@@ -96,6 +96,40 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
       });
     });
 
+    describe('ids', () => {
+      // The brands are only types: a JavaScript caller can pass any string, and ids become file
+      // names and SQL values. Each is refused where it enters, before anything is staged.
+      const BAD_IDS = ['../../x', '', 'not-a-uuid', 'A0000000-0000-4000-8000-000000000000', '{a0000000-0000-4000-8000-000000000000}'];
+
+      it.each(BAD_IDS)('refuses %j as a client id at every storage call', async (raw) => {
+        const bad = raw as ClientId;
+        await expectCode(storage.txn(bad), 'INVALID_ID');
+        await expectCode(storage.deleteClient(bad), 'INVALID_ID');
+        await expectCode(storage.liftTombstone(bad), 'INVALID_ID');
+        await expectCode(storage.isTombstoned(bad), 'INVALID_ID');
+        await expectCode(storage.listClients(bad, 10), 'INVALID_ID');
+      });
+
+      it.each(BAD_IDS)('refuses %j as a version id at every transaction call, and the transaction goes on', async (raw) => {
+        const bad = raw as VersionId;
+        const [first] = await chain(1);
+        const txn = await storage.txn(clientId);
+        await expectCode(txn.addVersion(bad, first!, bytes(1)), 'INVALID_ID');
+        await expectCode(txn.addVersion(newVersionId(), bad, bytes(1)), 'INVALID_ID');
+        await expectCode(txn.getVersion(bad), 'INVALID_ID');
+        await expectCode(txn.getVersionByParent(bad), 'INVALID_ID');
+        await expectCode(txn.getSnapshotData(bad), 'INVALID_ID');
+        await expectCode(txn.setSnapshot({ versionId: bad, timestamp: new Date(), versionsSince: 0 }, bytes(1)), 'INVALID_ID');
+        const second = newVersionId();
+        await txn.addVersion(second, first!, bytes(2));
+        await txn.commit();
+        expect(await inTxn((txn) => txn.getClient())).toEqual({ latestVersionId: second, snapshot: null });
+        const other = newClientId();
+        await expectCode(withTxn(storage, other, (txn) => txn.newClient(bad)), 'INVALID_ID');
+        expect(await withTxn(storage, other, (txn) => txn.getClient())).toBeNull();
+      });
+    });
+
     describe('versions', () => {
       it('addVersion links the chain both ways and moves latest', async () => {
         const [v1, v2] = await chain(2);

@@ -26,7 +26,7 @@ import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
-import { isCanonicalUuid, type ClientId } from '../../ids.js';
+import { assertCanonicalId, isCanonicalUuid, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { LruMap } from '../lru-map.js';
 import type { Storage, StorageTxn } from '../storage.js';
@@ -170,6 +170,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   }
 
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    if (after !== null) assertCanonicalId(after, 'client id');
     const { dataDir } = this.#shared;
     try {
       const candidates = (await readdir(dataDir))

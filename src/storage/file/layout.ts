@@ -13,7 +13,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { TcsyncError } from '../../errors.js';
-import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
+import { assertCanonicalId, type ClientId, type VersionId } from '../../ids.js';
 
 export const FORMAT_FILE = 'format.json';
 export const LOCKS_DIR = 'locks';
@@ -26,8 +26,7 @@ export const CHILD_SUFFIX = '.child';
 export const SNAPSHOT_BLOB = /^snapshot-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.bin$/;
 
 function checked(id: string): string {
-  // Ids are branded by a validating parser; this guards the file system against a cast that skipped it.
-  if (!isCanonicalUuid(id)) throw new TcsyncError('INVALID_ID', `not a canonical UUID: ${JSON.stringify(id)}`);
+  assertCanonicalId(id, 'a file name\'s id');
   return id;
 }
 

@@ -10,7 +10,7 @@
  * so a busy client holds at most one pool connection per process, never the whole pool.
  */
 import { TcsyncError } from '../../errors.js';
-import type { ClientId } from '../../ids.js';
+import { assertCanonicalId, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { LruMap } from '../lru-map.js';
@@ -71,6 +71,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
    * optimistic one that starts with no round trip (postgres-txn.ts).
    */
   async txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
+    assertCanonicalId(clientId, 'client id');
     const unlock = await this.#locks.acquire(clientId);
     const ctx = { db: this.#db, cache: this.#cache, clientId, unlock };
     try {
@@ -91,6 +92,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   }
 
   async deleteClient(clientId: ClientId): Promise<boolean> {
+    assertCanonicalId(clientId, 'client id');
     return this.#underLock(clientId, 'deleting a client', async (query) => {
       this.#cache.delete(clientId);
       // ON DELETE CASCADE takes the versions and the snapshot's milliseconds with the row.
@@ -101,17 +103,20 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   }
 
   async liftTombstone(clientId: ClientId): Promise<boolean> {
+    assertCanonicalId(clientId, 'client id');
     return this.#db.transaction(null, 'lifting a tombstone', async (query) => {
       return ((await query('DELETE FROM tcsync_tombstones WHERE client_id = $1', [clientId])).rowCount ?? 0) > 0;
     });
   }
 
   async isTombstoned(clientId: ClientId): Promise<boolean> {
+    assertCanonicalId(clientId, 'client id');
     if (!this.#layout.tombstones) return false;
     return this.#db.transaction(null, 'reading tombstones', (query) => hasTombstone(query, clientId));
   }
 
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
+    if (after !== null) assertCanonicalId(after, 'client id');
     return this.#layout.clients ? this.#listIds('clients', after, limit) : [];
   }
 
