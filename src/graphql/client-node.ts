@@ -10,17 +10,22 @@ export class ClientNode {
   readonly id: ClientId;
   readonly #storage: Storage;
   #meta: Promise<Client | null> | null;
+  readonly #listed: boolean;
 
-  /** `meta` when the caller already holds it (a client just created); loaded on first use otherwise. */
-  constructor(storage: Storage, id: ClientId, meta: Client | null = null) {
+  /**
+   * `meta` when the caller already holds it (a client just created); loaded on first use
+   * otherwise. A `listed` client is one of a page: the storage need not remember it (TxnOptions.passing).
+   */
+  constructor(storage: Storage, id: ClientId, meta: Client | null = null, { listed = false } = {}) {
     this.#storage = storage;
     this.id = id;
     this.#meta = meta === null ? null : Promise.resolve(meta);
+    this.#listed = listed;
   }
 
   /** The client's metadata, or null when it does not exist. */
   load(): Promise<Client | null> {
-    this.#meta ??= withTxn(this.#storage, this.id, (txn) => txn.getClient());
+    this.#meta ??= withTxn(this.#storage, this.id, (txn) => txn.getClient(), { passing: this.#listed });
     return this.#meta;
   }
 

@@ -26,6 +26,11 @@ export class KeyedMutex<K> {
     };
   }
 
+  /** True while someone holds `key` or waits for it. */
+  isBusy(key: K): boolean {
+    return this.#tails.has(key);
+  }
+
   /** Resolves once every holder and waiter present now has released. */
   async drain(): Promise<void> {
     await Promise.all([...this.#tails.values()]);

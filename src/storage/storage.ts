@@ -6,6 +6,7 @@
  * every later one. Transactions on different clients share no data and may run in parallel.
  * JavaScript has no `Drop`, so a transaction ends exactly once, by `commit()` or `rollback()`;
  * either releases the client's lock, and changes of a rolled-back transaction are never seen.
+ * An optimistic transaction (TxnOptions) may hold no lock while it only reads.
  */
 import { isTcsyncError } from '../errors.js';
 import type { ClientId, VersionId } from '../ids.js';
@@ -36,7 +37,7 @@ export interface Version {
   readonly historySegment: Uint8Array;
 }
 
-/** A transaction on one client, holding that client's lock until it ends. */
+/** A transaction on one client, holding that client's lock until it ends (see TxnOptions.optimistic). */
 export interface StorageTxn {
   /** The client, or null when it does not exist. */
   getClient(): Promise<Client | null>;
@@ -80,6 +81,11 @@ export interface TxnOptions {
    * error thrown from what it read may come from stale data). @default false
    */
   readonly optimistic?: boolean;
+  /**
+   * The caller passes the client once, as a listing does: the storage need not remember it
+   * beyond the transaction. @default false
+   */
+  readonly passing?: boolean;
 }
 
 /** Something that stores clients. */
@@ -110,17 +116,19 @@ const STALE_RETRIES = 5;
  * rolls back when it throws. A read-only `work` commits nothing, which is cheap. The transaction
  * is optimistic (TxnOptions): when it turns out stale, nothing was committed and `work` runs
  * again in a new transaction, so `work` must have no effect outside it. The last run is not
- * optimistic, so `TXN_STALE` never comes out of withTxn.
+ * optimistic, so `TXN_STALE` never comes out of withTxn. With `optimistic: false` every run holds
+ * the lock throughout (an export that must see one state from start to end).
  */
 export async function withTxn<T>(
   storage: Storage,
   clientId: ClientId,
   work: (txn: StorageTxn) => Promise<T>,
+  options: TxnOptions = {},
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    const optimistic = attempt < STALE_RETRIES;
+    const optimistic = options.optimistic !== false && attempt < STALE_RETRIES;
     const runAgain = (err: unknown) => optimistic && isTcsyncError(err, 'TXN_STALE');
-    const txn = await storage.txn(clientId, { optimistic });
+    const txn = await storage.txn(clientId, { ...options, optimistic });
     let result: T;
     try {
       result = await work(txn);

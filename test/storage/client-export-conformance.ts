@@ -187,19 +187,22 @@ export function clientExportSuite(name: string, factory: ExportableFactory): voi
       await expectCode(dest.importTombstone(clientId), 'CLIENT_EXISTS');
     });
 
-    it("the export holds the client: a transaction begun meanwhile waits until the work is done", async () => {
-      await build(3);
-      let began = false;
+    it("the export holds the client: a commit begun meanwhile waits until the work is done", async () => {
+      const ids = await build(3);
+      let committed = false;
       let waiting: Promise<void> | undefined;
-      await source.exportClient(clientId, async () => {
-        waiting = withTxn(source, clientId, async () => {
-          began = true;
+      const exported = await source.exportClient(clientId, async (client) => {
+        // A read without the lock may run meanwhile (optimistic transactions); a change may not.
+        waiting = withTxn(source, clientId, (txn) => txn.addVersion(newVersionId(), ids.at(-1)!, new Uint8Array([7]))).then(() => {
+          committed = true;
         });
         for (let i = 0; i < 20; i++) await nextTurn();
-        expect(began).toBe(false);
+        expect(committed).toBe(false);
+        return client.latestVersionId;
       });
+      expect(exported).toBe(ids.at(-1));
       await waiting;
-      expect(began).toBe(true);
+      expect(committed).toBe(true);
     });
   });
 }

@@ -55,6 +55,6 @@ export async function clientsPage(storage: Storage, args: PageArgs, budget: Load
   const first = budget.reservePage(args.first);
   const after = args.after == null ? null : parseClientId(args.after);
   const ids = await storage.listClients(after, first + 1);
-  const nodes = ids.slice(0, first).map((id) => new ClientNode(storage, id));
+  const nodes = ids.slice(0, first).map((id) => new ClientNode(storage, id, null, { listed: true }));
   return connection(nodes, (node) => node.id, ids.length > first);
 }

@@ -16,8 +16,12 @@ export interface ClientState {
   /** The latest version: the checkpoint, then `steps` links further. */
   readonly latest: VersionId;
   readonly steps: number;
-  /** The lease under which this was last known true; while it lasts, nobody else can change it. */
+  /**
+   * The lease under which this was last known true; while it lasts, nobody else can change it.
+   * NO_LEASE for what a transaction without the lock saw: a starting point to check, never proof.
+   */
   readonly leaseId: number;
+
   /**
    * Shared by the states that follow one another while this process knows the client's history
    * to be the same one (nothing deleted it since): versions are remembered under it (version-memo.ts).
@@ -27,6 +31,19 @@ export interface ClientState {
 
 /** Client states by id, the least recently used forgotten first. */
 export type ClientCache = LruMap<ClientId, ClientState>;
+
+/** A lease id no lease has: see ClientState.leaseId. */
+export const NO_LEASE = 0;
+
+/**
+ * What a cached client costs in memory, in bytes, as counted for the cache's bound: the map
+ * entry, the key, the state and its metadata objects with their strings, measured with
+ * --expose-gc over 10,000 clients (about 700 bytes for one without pending links), plus about
+ * 150 bytes per pending link.
+ */
+export function clientStateBytes(state: ClientState): number {
+  return 700 + 150 * state.meta.pendingLinks.length;
+}
 
 export function identityOf(st: BigIntStats): string {
   return `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;

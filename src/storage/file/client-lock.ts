@@ -214,6 +214,35 @@ export class ClientLocks {
     return this.#birthTimes;
   }
 
+  /**
+   * The lease under which this process keeps the client's lock while no transaction of its own
+   * uses or waits for it, or null. While it lasts nobody can commit to the client: what was
+   * remembered under it is current.
+   */
+  idleLeaseId(clientId: ClientId): number | null {
+    if (this.#queue.isBusy(clientId)) return null;
+    const lease = this.#leases.get(clientId);
+    return lease !== undefined && lease.idle && lease.lost === null ? lease.id : null;
+  }
+
+  /** True while a transaction of this process holds or waits for the client's lock. */
+  busy(clientId: ClientId): boolean {
+    return this.#queue.isBusy(clientId);
+  }
+
+  /**
+   * True when no commit to the client can be under way now, in this process or another: none of
+   * this process's transactions holds or waits for the lock, and the lock directory is absent or
+   * this process's idle lease. Everything visible at such an instant is committed and durable: a
+   * commit makes its commit point visible before its fsyncs, and takes it back if they fail, all
+   * under the lock.
+   */
+  quiet(clientId: ClientId): boolean {
+    if (this.#queue.isBusy(clientId)) return false;
+    if (this.idleLeaseId(clientId) !== null) return true;
+    return statSync(lockDirOf(lockPath(this.#dataDir, clientId)), { throwIfNoEntry: false }) === undefined;
+  }
+
   /** Waits for every transaction to end, then drops every lock this process keeps. */
   async close(): Promise<void> {
     await this.#queue.drain();

@@ -68,7 +68,7 @@ export async function exportFileClient<T>(
         }
       },
     });
-  });
+  }, { optimistic: false });
 }
 
 /** Tombstoned ids greater than `after`, ascending, at most `limit`; temporary files are not tombstones. */

@@ -29,7 +29,8 @@ import { TcsyncError } from '../../errors.js';
 import { assertCanonicalId, isCanonicalUuid, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { LruMap } from '../lru-map.js';
-import type { Storage, StorageTxn } from '../storage.js';
+import type { Storage, StorageTxn, TxnOptions } from '../storage.js';
+import { clientStateBytes } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { CommitPacing } from './commit-pacing.js';
 import { ensureFormat, makeDirDurably } from './data-dir.js';
@@ -50,10 +51,11 @@ export interface FileStorageOptions extends LockOptions {
    */
   readonly checkpointEvery?: number;
   /**
-   * How many clients' loaded metadata are kept in memory.
-   * @default 10000
+   * How many bytes of clients' loaded metadata are kept in memory, their bookkeeping included
+   * (client-cache.ts); about 12,000 clients. A poll of a remembered client costs two stats.
+   * @default 8388608 (8 MiB)
    */
-  readonly cacheClients?: number;
+  readonly clientCacheBytes?: number;
   /**
    * How many bytes of recently read versions are kept in memory, their bookkeeping included
    * (version-memo.ts); about 4,000 versions of 1 KiB.
@@ -94,7 +96,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     const shared: Shared = {
       dataDir: dir,
       checkpointEvery: options.checkpointEvery ?? 64,
-      cache: new LruMap(options.cacheClients ?? 10_000),
+      cache: new LruMap(options.clientCacheBytes ?? 8 * 1024 * 1024, clientStateBytes),
       versions: new VersionMemo(options.versionMemoBytes ?? 8 * 1024 * 1024),
       pacing: new CommitPacing(),
     };
@@ -106,18 +108,22 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     return this.#shared.dataDir;
   }
 
-  async txn(clientId: ClientId): Promise<StorageTxn> {
+  /**
+   * An optimistic transaction starts without the lock and takes it only to commit changes
+   * (file-txn.ts); any other holds the lock from the start, as export and repair need.
+   */
+  async txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
     if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
     const paths = new ClientPaths(this.#shared.dataDir, clientId);
     this.#shared.pacing.opened();
-    let lock;
+    let lock = null;
     try {
-      lock = await this.#locks.acquire(clientId);
+      if (options.optimistic !== true) lock = await this.#locks.acquire(clientId);
     } catch (err) {
       this.#shared.pacing.closed();
       throw err;
     }
-    return new FileTxn(this.#shared, clientId, paths, lock);
+    return new FileTxn(this.#shared, clientId, paths, this.#locks, lock, options.passing === true);
   }
 
   async deleteClient(clientId: ClientId): Promise<boolean> {

@@ -2,6 +2,14 @@
  * A transaction on one client of a FileStorage: loads committed state (following `.child` links
  * from the checkpoint), and commits staged changes through exactly one commit point. See
  * file-storage.ts for the design.
+ *
+ * An optimistic transaction (TxnOptions) starts without the lock and reads without it: it takes
+ * no lock and writes nothing unless it commits changes. Its reads see the client as committed
+ * at one instant, the moment it loaded the client (#loadWithoutLock says why that state is
+ * committed); versions added after that instant are not in its view, and what it cannot read
+ * consistently (a snapshot blob removed by a newer snapshot) makes it TXN_STALE, to be run
+ * again. When it commits changes it takes the lock first and checks that the client is still
+ * as it read it (TXN_STALE otherwise), so a commit is never made on a stale read.
  */
 import { linkSync } from 'node:fs';
 import { link, mkdir, rm, unlink } from 'node:fs/promises';
@@ -11,9 +19,9 @@ import { TcsyncError } from '../../errors.js';
 import type { ClientId, VersionId } from '../../ids.js';
 import { StagedTxn, type TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
-import { identityOf, type ClientCache, type ClientState } from './client-cache.js';
+import { identityOf, NO_LEASE, type ClientCache, type ClientState } from './client-cache.js';
 import type { CommitPacing } from './commit-pacing.js';
-import type { HeldLock } from './client-lock.js';
+import type { ClientLocks, HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
@@ -32,23 +40,43 @@ export interface Shared {
 /** Longest inline wait after which a commit still trusts its lease (the default lease is 8 s). */
 const INLINE_STALL_MS = 1000;
 
+/** Why a transaction without the lock takes it after all: what it saw may be uncommitted. */
+const HAND_OVER = Symbol('hand over');
+
 export class FileTxn extends StagedTxn {
   readonly #shared: Shared;
   readonly #clientId: ClientId;
   readonly #paths: ClientPaths;
-  readonly #lock: HeldLock;
+  readonly #locks: ClientLocks;
+  /** Null while an optimistic transaction has not needed the lock. */
+  #held: HeldLock | null;
+  /** A listing passes the client once: what it loads is not remembered unless already known. */
+  readonly #passing: boolean;
   #state: ClientState | null = null;
   readonly #assertHeld = () => this.#lock.assertHeld();
   readonly #assertNotTakenOver = () => {
     if (this.#lock.takenOver()) throw new TcsyncError('LOCK_LOST', 'the client lock was taken over');
   };
 
-  constructor(shared: Shared, clientId: ClientId, paths: ClientPaths, lock: HeldLock) {
+  constructor(shared: Shared, clientId: ClientId, paths: ClientPaths, locks: ClientLocks, lock: HeldLock | null, passing = false) {
     super();
     this.#shared = shared;
     this.#clientId = clientId;
     this.#paths = paths;
-    this.#lock = lock;
+    this.#locks = locks;
+    this.#held = lock;
+    this.#passing = passing;
+  }
+
+  /** The lock, where only a holder gets this far (commits and what completes them). */
+  get #lock(): HeldLock {
+    if (this.#held === null) throw new TcsyncError('LOCK_LOST', 'the client lock is not held');
+    return this.#held;
+  }
+
+  /** True while this transaction reads without the lock, in the view of the instant it loaded the client. */
+  get #unlocked(): boolean {
+    return this.#held === null;
   }
 
   protected override get persistRejectsStoredVersions(): boolean {
@@ -56,9 +84,13 @@ export class FileTxn extends StagedTxn {
   }
 
   protected loadClient(): Promise<Client | null> {
+    return this.#unlocked ? this.#io('read client', () => this.#loadWithoutLock()) : this.#loadLocked(this.#lock);
+  }
+
+  #loadLocked(lock: HeldLock): Promise<Client | null> {
     const known = this.#shared.cache.get(this.#clientId);
     // Known under this lease: nobody else can have changed it, so there is nothing to read.
-    if (known?.leaseId === this.#lock.leaseId) {
+    if (known?.leaseId === lock.leaseId) {
       this.#state = known;
       return Promise.resolve(clientOf(known));
     }
@@ -71,17 +103,88 @@ export class FileTxn extends StagedTxn {
       }
       const identity = identityOf(st);
       if (state?.identity !== identity) {
-        const meta = parseMeta((await readFileOrNull(this.#paths.meta))?.toString('utf8') ?? '', this.#paths.meta);
+        const meta = await this.#readMeta();
         // Only the lock holder completes a commit; without the lock the pending links are
         // followed where client.json lists them (#childIdOf), which needs no write.
-        if (meta.pendingLinks.length > 0 && this.#lock.exclusive) await this.#createLinks(meta.pendingLinks);
+        if (meta.pendingLinks.length > 0 && lock.exclusive) await this.#createLinks(meta.pendingLinks);
         // Rewritten by someone else, or not known: whatever was remembered may be of another history.
-        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId, incarnation: {} };
+        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: lock.leaseId, incarnation: {} };
       }
+      this.#state = state;
       state = await this.#followChildren(state);
       this.#remember(state);
       return clientOf(state);
     });
+  }
+
+  /**
+   * Loads the client without the lock. A poll of a client it knows costs a stat of client.json
+   * (still the one it knows?) and of `<latest>.child` (nothing newer?), and writes nothing.
+   * What it sees is committed state only when no commit was under way as it looked: a commit
+   * makes its commit point visible before its fsyncs and takes it back when they fail. So
+   * whatever is new to it (another client.json, links past the latest it knew) counts only once
+   * the client was seen quiet (ClientLocks.quiet) and the same again after that; otherwise, and
+   * whenever a transaction of this process is at the client, it takes the lock as before.
+   */
+  async #loadWithoutLock(): Promise<Client | null> {
+    const { cache } = this.#shared;
+    const id = this.#clientId;
+    if (this.#locks.busy(id)) return this.#handOver();
+    const known = cache.get(id);
+    const idleLease = this.#locks.idleLeaseId(id);
+    // Known under a lease this process keeps and nobody uses: nothing can have changed.
+    if (known !== undefined && idleLease !== null && known.leaseId === idleLease) {
+      this.#state = known;
+      return clientOf(known);
+    }
+    const seen = await this.#readCommitted(known);
+    if (seen === HAND_OVER) return this.#handOver();
+    if (seen === null) {
+      if (known !== undefined) cache.delete(id);
+      return null;
+    }
+    this.#state = seen;
+    if (seen !== known && (known !== undefined || !this.#passing)) cache.set(id, seen);
+    return clientOf(seen);
+  }
+
+  /** The client's committed state from its files, starting from what was known of it; see #loadWithoutLock. */
+  async #readCommitted(known: ClientState | undefined): Promise<ClientState | null | typeof HAND_OVER> {
+    const identity = await this.#metaIdentity();
+    if (identity === null) return null;
+    let base = known?.identity === identity ? known : undefined;
+    const newMeta = base === undefined;
+    if (base === undefined) {
+      const meta = await this.#readMeta();
+      // Links a crash left unmade are the lock holder's to make; a remembered state has them all.
+      for (const { parentVersionId } of meta.pendingLinks) if ((await statOrNull(this.#paths.child(parentVersionId))) === null) return HAND_OVER;
+      base = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: NO_LEASE, incarnation: {} };
+    }
+    this.#state = base;
+    const { state, parent } = await this.#followChildrenFrom(base);
+    if (!newMeta && parent === null) return base;
+    if (!this.#locks.quiet(this.#clientId)) return HAND_OVER;
+    if ((await this.#metaIdentity()) !== identity) return HAND_OVER;
+    // Only the newest link can have been taken back, and a link made again names another version.
+    if (parent !== null && (await this.#childIdOf(parent)) !== state.latest) return HAND_OVER;
+    return state === base ? base : { ...state, leaseId: NO_LEASE };
+  }
+
+  /** Goes on as a transaction under the lock, from nothing it read without it. */
+  async #handOver(): Promise<Client | null> {
+    this.#state = null;
+    this.#held = await this.#locks.acquire(this.#clientId);
+    return this.#loadLocked(this.#held);
+  }
+
+  /** client.json's identity (client-cache.ts), or null when there is none. */
+  async #metaIdentity(): Promise<string | null> {
+    const st = await statOrNull(this.#paths.meta);
+    return st === null ? null : identityOf(st);
+  }
+
+  async #readMeta(): Promise<ClientMeta> {
+    return parseMeta((await readFileOrNull(this.#paths.meta))?.toString('utf8') ?? '', this.#paths.meta);
   }
 
   protected isTombstoned(): Promise<boolean> {
@@ -89,6 +192,8 @@ export class FileTxn extends StagedTxn {
   }
 
   protected loadVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    // Without the lock, the view is the client as loaded: its latest had no child then.
+    if (this.#unlocked && parentVersionId === this.#state?.latest) return Promise.resolve(null);
     const remembered = this.#state && this.#shared.versions.childOf(this.#clientId, this.#state.incarnation, parentVersionId);
     if (remembered) return Promise.resolve(remembered);
     return this.#io('read version', async () => {
@@ -102,9 +207,23 @@ export class FileTxn extends StagedTxn {
       if (bytes === null) return null;
       const version = decodeVersion(bytes, file);
       if (version.parentVersionId !== parentVersionId) throw new TcsyncError('CORRUPT', `${file}: names parent ${version.parentVersionId}`);
+      if (!(await this.#inView(version))) return null;
       this.#rememberVersion(version);
       return version;
     });
+  }
+
+  /**
+   * Whether a version read from its files belongs to what this transaction may see. Under the
+   * lock, every link is committed. Without it, only a commit in flight can have made a link that
+   * is not, and such a link is the child of the client's latest version, which is past the
+   * loaded one (a child of the loaded one is never read): so the version counts while the loaded
+   * latest still has no child. A version read on a full or read-only disk counts, as nothing can
+   * be committed there.
+   */
+  async #inView(version: Version): Promise<boolean> {
+    if (!this.#unlocked || this.#state === null) return true;
+    return (await this.#childIdOf(this.#state.latest)) === null;
   }
 
   protected loadVersion(versionId: VersionId): Promise<Version | null> {
@@ -123,9 +242,11 @@ export class FileTxn extends StagedTxn {
         throw err;
       }
       if (version.versionId !== versionId) throw new TcsyncError('CORRUPT', `${file}: names version ${version.versionId}`);
+      if (this.#unlocked && version.parentVersionId === this.#state?.latest) return null;
       // Committed only if its parent's .child is this version. Compared by content, not inode,
       // so that a copy of the data directory that did not keep hard links still reads right.
-      return (await this.#childIdOf(version.parentVersionId)) === versionId ? version : null;
+      if ((await this.#childIdOf(version.parentVersionId)) !== versionId) return null;
+      return (await this.#inView(version)) ? version : null;
     });
   }
 
@@ -135,7 +256,13 @@ export class FileTxn extends StagedTxn {
       if (!meta) return null;
       const file = this.#paths.snapshotBlob(meta.file);
       const bytes = await readFileOrNull(file);
-      if (bytes === null) return null;
+      if (bytes === null) {
+        // A newer snapshot's commit removes the blob it replaces, and a deletion every file.
+        if (this.#unlocked && (await this.#metaIdentity()) !== this.#state?.identity) {
+          throw new TcsyncError('TXN_STALE', 'the snapshot was replaced while it was read');
+        }
+        return null;
+      }
       if (bytes.byteLength !== meta.size || crc32(bytes) !== meta.crc32) {
         throw new TcsyncError('CORRUPT', `${file}: size or checksum does not match client.json`);
       }
@@ -145,6 +272,7 @@ export class FileTxn extends StagedTxn {
 
   protected persist(changes: TxnChanges): Promise<void> {
     return this.#io('commit', async () => {
+      if (this.#unlocked) await this.#lockAndCheck();
       // Without the lock nothing is written at all (it is asserted again at the commit point).
       this.#lock.assertHeld();
       const [only, ...more] = changes.versions;
@@ -160,7 +288,22 @@ export class FileTxn extends StagedTxn {
 
   protected async release(): Promise<void> {
     this.#shared.pacing.closed();
-    await this.#lock.release();
+    await this.#held?.release();
+  }
+
+  /**
+   * Takes the lock for the commit of a transaction that read without it, and checks that the
+   * client is still as it read it: the same client.json and latest version, or still absent and
+   * not deleted. Otherwise its changes may rest on a stale read: TXN_STALE, to be run again.
+   */
+  async #lockAndCheck(): Promise<void> {
+    const read = this.#state;
+    this.#held = await this.#locks.acquire(this.#clientId);
+    const now = await this.#loadLocked(this.#held);
+    const same = read === null
+      ? now === null && !(await this.isTombstoned())
+      : this.#state !== null && this.#state.identity === read.identity && this.#state.latest === read.latest;
+    if (!same) throw new TcsyncError('TXN_STALE', 'the client changed since it was read');
   }
 
   /**
@@ -361,19 +504,28 @@ export class FileTxn extends StagedTxn {
 
   /** Follows `.child` links from the state's latest version to the real latest. */
   async #followChildren(state: ClientState): Promise<ClientState> {
+    return (await this.#followChildrenFrom(state)).state;
+  }
+
+  /** ... and says which version the last link followed starts from (null when none was). */
+  async #followChildrenFrom(state: ClientState): Promise<{ state: ClientState; parent: VersionId | null }> {
     let { latest, steps } = state;
+    let parent: VersionId | null = null;
     for (;;) {
       const childId = await this.#childIdOf(latest);
       if (childId === null) break;
+      parent = latest;
       latest = childId;
       steps += 1;
     }
-    return latest === state.latest ? state : { ...state, latest, steps };
+    return { state: parent === null ? state : { ...state, latest, steps }, parent };
   }
 
   async #childIdOf(parent: VersionId): Promise<VersionId | null> {
     const file = this.#paths.child(parent);
-    const head = readHeadOrNull(file, MAX_HEADER);
+    // Most often asked of the latest version, which has no child: a stat tells that without the
+    // Error that a failed open builds.
+    const head = (await statOrNull(file)) === null ? null : readHeadOrNull(file, MAX_HEADER);
     if (head === null) return this.#pendingChildOf(parent);
     const { header } = parseHeader(head, file);
     if (header.parentVersionId !== parent) throw new TcsyncError('CORRUPT', `${file}: names parent ${header.parentVersionId}`);
@@ -390,8 +542,10 @@ export class FileTxn extends StagedTxn {
 
   /** Remembers a committed version for this transaction's incarnation of the client. */
   #rememberVersion(version: Version): void {
-    // Only under the lock: without it, the client may be deleted while it is read.
-    if (this.#state === null || !this.#lock.exclusive) return;
+    // Not under a lock the disk refused (a transaction that could not take the lock as asked);
+    // without the lock by choice, a deletion and re-creation shows as another client.json, and
+    // so as another incarnation.
+    if (this.#state === null || (this.#held !== null && !this.#held.exclusive)) return;
     const segment = version.historySegment;
     // A small file's bytes are a view into one of Node's shared 8 KiB pool blocks, which a
     // remembered view would keep alive whole: the memo keeps a copy of its own.
