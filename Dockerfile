@@ -39,9 +39,11 @@ COPY --from=build /build/dist /app/dist
 COPY contrib/container/healthcheck.cjs /app/contrib/container/
 RUN chmod 0755 /app/dist/bin.cjs \
  && ln -s /app/dist/bin.cjs /usr/local/bin/tcsync \
- && mkdir /data \
- && chown node:node /data
+ && mkdir /data /backup \
+ && chown node:node /data /backup
 USER node
+# /backup is node's too: a volume mounted there (`-v tcsync-backups:/backup`) takes the owner, so
+# that `tcsync backup /backup/NAME` may write to it.
 # The data directory is /data without setting DATA_DIR: tcsync's default ./data, seen from /.
 # DATA_DIR set in the image would clash with CONNECTION (the two exclude each other), so that a
 # PostgreSQL-backed container would have to unset it.
