@@ -4,7 +4,13 @@
  * can assert on them.
  */
 import { randomUUID } from 'node:crypto';
-import { httpRequest, type HttpAnswer } from './http-request.js';
+import { httpRequest, type HttpAnswer, type HttpRequestOptions } from './http-request.js';
+
+/** How requests travel: another agent (an HTTPS one trusting a proxy's CA), extra headers (Host). */
+export interface Transport {
+  readonly agent?: HttpRequestOptions['agent'];
+  readonly headers?: Readonly<Record<string, string>>;
+}
 
 export const NIL = '00000000-0000-0000-0000-000000000000';
 export const HISTORY_SEGMENT = 'application/vnd.taskchampion.history-segment';
@@ -14,9 +20,12 @@ export class ProtocolClient {
   readonly baseUrl: string;
   readonly clientId: string;
 
-  constructor(baseUrl: string, clientId: string = randomUUID()) {
+  readonly #transport: Transport;
+
+  constructor(baseUrl: string, clientId: string = randomUUID(), transport: Transport = {}) {
     this.baseUrl = baseUrl;
     this.clientId = clientId;
+    this.#transport = transport;
   }
 
   addVersion(parentVersionId: string, segment: Uint8Array | string): Promise<HttpAnswer> {
@@ -59,8 +68,9 @@ export class ProtocolClient {
   }
 
   #send(method: string, path: string, contentType?: string, body?: Uint8Array | string): Promise<HttpAnswer> {
-    const headers: Record<string, string | number> = { 'X-Client-Id': this.clientId };
+    const headers: Record<string, string | number> = { ...this.#transport.headers, 'X-Client-Id': this.clientId };
     if (contentType !== undefined) headers['Content-Type'] = contentType;
-    return httpRequest(new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).href, { method, headers, body });
+    const url = new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).href;
+    return httpRequest(url, { method, headers, body, agent: this.#transport.agent });
   }
 }
