@@ -4,11 +4,11 @@
  * TaskChampion client, a client id with one keep-alive connection adding on top of its latest.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { LoadClient } from './load-client.js';
+import { LoadClient, type Answer } from './load-client.js';
 
 export const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const NIL = '00000000-0000-0000-0000-000000000000';
@@ -75,8 +75,60 @@ export async function stop(server: Server): Promise<void> {
 }
 
 export function rssMiB(server: Server): number {
-  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+  return pidRssMiB(server.child.pid as number);
+}
+
+function pidRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** The RSS of the server's process and every process under it (a server that forks counts whole). */
+export function treeRssMiB(server: Server): number {
+  const tree = [server.child.pid as number];
+  for (let i = 0; i < tree.length; i++) tree.push(...childPids(tree[i] as number));
+  return tree.reduce((sum, pid) => sum + (readFileOrEmpty(`/proc/${pid}/status`) === '' ? 0 : pidRssMiB(pid)), 0);
+}
+
+/** The processes `pid` started that are still running. */
+export function childPids(pid: number): number[] {
+  return readdirOrEmpty(`/proc/${pid}/task`).flatMap((task) => {
+    const children = readFileOrEmpty(`/proc/${pid}/task/${task}/children`).trim();
+    return children === '' ? [] : children.split(' ').map(Number);
+  });
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function readFileOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** add-version of a 1 KiB segment for `clientId` on top of `parent`, over `connection`: the new version's id. */
+export async function addVersion(connection: LoadClient, clientId: string, parent: string): Promise<string> {
+  const answer = await connection.request('POST', `/v1/client/add-version/${parent}`, {
+    'Content-Type': HISTORY_SEGMENT,
+    'X-Client-Id': clientId,
+  }, SEGMENT);
+  if (answer.status !== 200) throw new Error(`add-version answered ${answer.status}`);
+  return answer.headers['x-version-id'] as string;
+}
+
+/** get-child-version of `parent` for `clientId`, over `connection`; throws unless it answers `expected`. */
+export async function getChildVersion(connection: LoadClient, clientId: string, parent: string, expected = 200): Promise<Answer> {
+  const answer = await connection.request('GET', `/v1/client/get-child-version/${parent}`, { 'X-Client-Id': clientId });
+  if (answer.status !== expected) throw new Error(`get-child-version answered ${answer.status}, not ${expected}`);
+  return answer;
 }
 
 /** One replica: its own client id and keep-alive connection, adding on top of its latest. */
@@ -91,19 +143,13 @@ export class Replica {
 
   async add(): Promise<number> {
     const started = performance.now();
-    const answer = await this.#connection.request('POST', `/v1/client/add-version/${this.versions.at(-1) ?? NIL}`, {
-      'Content-Type': HISTORY_SEGMENT,
-      'X-Client-Id': this.id,
-    }, SEGMENT);
-    if (answer.status !== 200) throw new Error(`add-version answered ${answer.status}`);
-    this.versions.push(answer.headers['x-version-id'] as string);
+    this.versions.push(await addVersion(this.#connection, this.id, this.versions.at(-1) ?? NIL));
     return performance.now() - started;
   }
 
   async get(parent: string): Promise<number> {
     const started = performance.now();
-    const answer = await this.#connection.request('GET', `/v1/client/get-child-version/${parent}`, { 'X-Client-Id': this.id });
-    if (answer.status !== 200) throw new Error(`get-child-version answered ${answer.status}`);
+    await getChildVersion(this.#connection, this.id, parent);
     return performance.now() - started;
   }
 
