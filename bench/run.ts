@@ -15,6 +15,7 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['compare', () => import('./compare-bench.js')],
   ['instructions', () => import('./instructions-bench.js')],
   ['scaleout', () => import('./scale-out-bench.js')],
+  ['many', () => import('./many-clients-bench.js')],
 ];
 
 const only = process.argv.slice(2);
