@@ -57,9 +57,14 @@ export function referenceArgs(dataDir: string): string[] {
   return [REFERENCE, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
 }
 
-/** Arguments of `node` for `tcsync serve` as installed (dist/bin.cjs), logging every request at `logLevel`. */
+/**
+ * Arguments of `node` for `tcsync serve` as installed (dist/bin.cjs, with the node options its
+ * shebang line gives), logging every request at `logLevel`.
+ */
 export function tcsyncArgs(storage: readonly ['--data-dir' | '--connection', string], logLevel = 'info'): string[] {
-  return ['dist/bin.cjs', 'serve', ...storage, '--listen', '127.0.0.1:0', '--log-level', logLevel];
+  const shebang = readFileSync('dist/bin.cjs', 'utf8').split('\n', 1)[0] ?? '';
+  const nodeOptions = shebang.split(/\s+/).slice(shebang.includes(' -S ') ? 3 : 2);
+  return [...nodeOptions, 'dist/bin.cjs', 'serve', ...storage, '--listen', '127.0.0.1:0', '--log-level', logLevel];
 }
 
 /** `tcsync serve` as installed, logging every request at info as serve does. */
