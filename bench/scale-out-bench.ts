@@ -1,5 +1,5 @@
 /**
- * (e) Scale-out: four `tcsync serve --connection` processes on one PostgreSQL database with 64
+ * (g) Scale-out: four `tcsync serve --connection` processes on one PostgreSQL database with 64
  * clients, 16 on each, against one process with all 64; each client adds 1 KiB versions in
  * sequence on its own keep-alive connection, as a Taskwarrior replica does. The two sides take
  * turns round by round on the same empty database (bench-postgres.ts), and each side's CPU is
@@ -13,7 +13,7 @@ import { Replica, addInParallel, inTurn, scaled, startTcsync, stop, type Server 
 import { PostgresCpu, machineCpu, processesCpu } from './proc-cpu.js';
 import { fmt, median, type BenchSection } from './report.js';
 
-const TITLE = '(e) scale-out: serve processes on one PostgreSQL database, 64 clients each adding in sequence';
+const TITLE = '(g) scale-out: serve processes on one PostgreSQL database, 64 clients each adding in sequence';
 const CLIENTS = 64;
 const PROCESSES = 4;
 const ROUNDS = 3;
@@ -71,7 +71,7 @@ function postgresCpuOf(database: BenchDatabase): Promise<PostgresCpu | null> {
 
 export async function bench(): Promise<BenchSection> {
   const database = await benchDatabase();
-  if ('skipped' in database) return { title: TITLE, rows: [['(e) scale-out', 'skipped', database.skipped]] };
+  if ('skipped' in database) return { title: TITLE, rows: [['(g) scale-out', 'skipped', database.skipped]] };
   const servers: Server[] = [];
   const sides: Side[] = [];
   let postgres: PostgresCpu | null = null;
@@ -97,7 +97,7 @@ export async function bench(): Promise<BenchSection> {
     const commits = s.replicas.length * PER_TURN * ROUNDS;
     const perCommit = (seconds: number) => `${((seconds / commits) * 1e6).toFixed(0)} µs`;
     return [
-      `(e) ${s.name}`,
+      `(g) ${s.name}`,
       `${fmt.perSec(median(s.rates))} commits, p50 ${fmt.ms(median(s.latencies))}`,
       `CPU as a share of ${cores} cores: tcsync ${share(s.cpu.tcsync)}, PostgreSQL ${postgres === null ? 'not on this machine' : share(s.cpu.postgres)}, ` +
         `load client ${share(s.cpu.load)}; machine idle ${fmt.pct(s.cpu.machineIdle / s.cpu.machineTotal)}; ` +
@@ -110,7 +110,7 @@ export async function bench(): Promise<BenchSection> {
       row(many),
       row(one),
       [
-        `(e) ${PROCESSES} processes / 1`,
+        `(g) ${PROCESSES} processes / 1`,
         fmt.ratio(median(many.rates) / median(one.rates)),
         `each serve has its pool of 10 connections (${PROCESSES * 10} vs 10); ${ROUNDS} turns of ${PER_TURN} add-versions per client, sides alternating; PostgreSQL = postmaster, background processes and this database's backends`,
       ],
