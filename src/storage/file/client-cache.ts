@@ -32,6 +32,16 @@ export interface ClientState {
 /** Client states by id, the least recently used forgotten first. */
 export type ClientCache = LruMap<ClientId, ClientState>;
 
+const NO_LINKS: readonly never[] = Object.freeze([]);
+
+/**
+ * The state once the links client.json lists as pending are known to exist: followed as files,
+ * they need no list, and a remembered client is smaller without it (one array is shared).
+ */
+export function withLinksMade(state: ClientState): ClientState {
+  return state.meta.pendingLinks.length === 0 ? state : { ...state, meta: { ...state.meta, pendingLinks: NO_LINKS } };
+}
+
 /** A lease id no lease has: see ClientState.leaseId. */
 export const NO_LEASE = 0;
 

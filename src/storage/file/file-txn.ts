@@ -19,7 +19,7 @@ import { TcsyncError } from '../../errors.js';
 import type { ClientId, VersionId } from '../../ids.js';
 import { StagedTxn, type TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
-import { identityOf, NO_LEASE, type ClientCache, type ClientState } from './client-cache.js';
+import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState } from './client-cache.js';
 import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
@@ -144,7 +144,8 @@ export class FileTxn extends StagedTxn {
       return null;
     }
     this.#state = seen;
-    if (seen !== known && (known !== undefined || !this.#passing)) cache.set(id, seen);
+    // Its pending links were all seen as files (#readCommitted).
+    if (seen !== known && (known !== undefined || !this.#passing)) cache.set(id, withLinksMade(seen));
     return clientOf(seen);
   }
 
@@ -555,8 +556,11 @@ export class FileTxn extends StagedTxn {
 
   #remember(state: ClientState): void {
     this.#state = { ...state, leaseId: this.#lock.leaseId };
-    // What a transaction without the lock saw may change under it, and its links may be pending.
-    if (this.#lock.exclusive) this.#shared.cache.set(this.#clientId, this.#state);
+    // Under a lock the disk refused, links may be pending and followed as client.json lists them.
+    if (!this.#lock.exclusive) return;
+    // Under the lock, a state is remembered only once its links were made (#loadLocked, #completeCommit).
+    this.#state = withLinksMade(this.#state);
+    this.#shared.cache.set(this.#clientId, this.#state);
   }
 
   async #io<T>(what: string, work: () => Promise<T>): Promise<T> {
