@@ -47,13 +47,13 @@ afterAll(async () => {
 });
 
 describe('the installed package', () => {
-  it('holds only runtime files: compiled JavaScript, its declarations, the schema it reads, README and package.json', async () => {
+  it('holds only runtime files: compiled JavaScript, its declarations, the schema it reads, package.json, and README with the docs it links to', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball]);
     const files = stdout.split('\n').filter((line) => line !== '');
     const pkg = await packageJson();
-    const expected = [pkg.bin.tcsync, pkg.main, pkg.types, 'schema.graphql', 'package.json', 'README.md'];
+    const expected = [pkg.bin.tcsync, pkg.main, pkg.types, 'schema.graphql', 'package.json', 'README.md', 'docs/storage.md'];
     expect(files).toEqual(expect.arrayContaining(expected.map((file) => `package/${file}`)));
-    const unexpected = files.filter((file) => !/^package\/(dist\/.+(\.c?js|\.d\.ts)|schema\.graphql|package\.json|README\.md)$/.test(file));
+    const unexpected = files.filter((file) => !/^package\/(dist\/.+(\.c?js|\.d\.ts)|schema\.graphql|package\.json|README\.md|docs\/[a-z-]+\.md)$/.test(file));
     expect(unexpected).toEqual([]);
   });
 
