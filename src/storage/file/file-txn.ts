@@ -208,23 +208,29 @@ export class FileTxn extends StagedTxn {
       if (bytes === null) return null;
       const version = decodeVersion(bytes, file);
       if (version.parentVersionId !== parentVersionId) throw new TcsyncError('CORRUPT', `${file}: names parent ${version.parentVersionId}`);
-      if (!(await this.#inView(version))) return null;
+      await this.#assertInView();
       this.#rememberVersion(version);
       return version;
     });
   }
 
   /**
-   * Whether a version read from its files belongs to what this transaction may see. Under the
-   * lock, every link is committed. Without it, only a commit in flight can have made a link that
-   * is not, and such a link is the child of the client's latest version, which is past the
+   * Checks that a version read from its files belongs to what this transaction may see. Under
+   * the lock, every link is committed. Without it, only a commit in flight can have made a link
+   * that is not, and such a link is the child of the client's latest version, which is past the
    * loaded one (a child of the loaded one is never read): so the version counts while the loaded
-   * latest still has no child. A version read on a full or read-only disk counts, as nothing can
-   * be committed there.
+   * latest still has no child. Once it has one, the version may be past the loaded latest or
+   * behind it, in the view, and only a walk of the chain could tell: the transaction is stale
+   * (TXN_STALE: withTxn runs it again, on the client as it is now). Answering null there would
+   * deny a committed version of the view: a get-child-version of an older parent answered
+   * "gone", a snapshot ignored as "version-not-found". A version read on a full or read-only disk
+   * counts, as nothing can be committed there.
    */
-  async #inView(version: Version): Promise<boolean> {
-    if (!this.#unlocked || this.#state === null) return true;
-    return (await this.#childIdOf(this.#state.latest)) === null;
+  async #assertInView(): Promise<void> {
+    if (!this.#unlocked || this.#state === null) return;
+    if ((await this.#childIdOf(this.#state.latest)) !== null) {
+      throw new TcsyncError('TXN_STALE', 'a version was committed while the client was read');
+    }
   }
 
   protected loadVersion(versionId: VersionId): Promise<Version | null> {
@@ -247,7 +253,8 @@ export class FileTxn extends StagedTxn {
       // Committed only if its parent's .child is this version. Compared by content, not inode,
       // so that a copy of the data directory that did not keep hard links still reads right.
       if ((await this.#childIdOf(version.parentVersionId)) !== versionId) return null;
-      return (await this.#inView(version)) ? version : null;
+      await this.#assertInView();
+      return version;
     });
   }
 
