@@ -9,7 +9,7 @@ export {
   type ClientId,
   type VersionId,
 } from './ids.js';
-export { withTxn, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from './storage/storage.js';
+export { withTxn, type Client, type ClientUsage, type Snapshot, type Storage, type StorageTxn, type Version } from './storage/storage.js';
 export { InMemoryStorage } from './storage/memory-storage.js';
 export { allIds, type ClientSink, type ClientSource, type ExportableStorage, type ExportedClient } from './storage/client-export.js';
 export { SqliteSource } from './storage/sqlite/sqlite-source.js';

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { ClientId, VersionId } from '../ids.js';
-import type { Client, Snapshot, Storage, StorageTxn, TxnOptions, Version } from '../storage/storage.js';
+import type { Client, ClientUsage, Snapshot, Storage, StorageTxn, TxnOptions, Version } from '../storage/storage.js';
 import { conditionOfError, type ConditionLog } from './condition-log.js';
 import type { ServerMetrics } from './metrics.js';
 
@@ -66,6 +66,10 @@ class InstrumentedStorage implements Storage {
 
   listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
     return this.#inner.listClients(after, limit);
+  }
+
+  clientUsage(clientId: ClientId): Promise<ClientUsage | null> {
+    return this.#inner.clientUsage(clientId);
   }
 
   close(): Promise<void> {

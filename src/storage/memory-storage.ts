@@ -7,7 +7,7 @@ import { assertCanonicalId, type ClientId, type VersionId } from '../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from './client-export.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { StagedTxn, type TxnChanges } from './staged-txn.js';
-import type { Client, Snapshot, Storage, StorageTxn, Version } from './storage.js';
+import type { Client, ClientUsage, Snapshot, Storage, StorageTxn, Version } from './storage.js';
 
 interface StoredClient {
   client: Client;
@@ -15,6 +15,8 @@ interface StoredClient {
   readonly versions: Map<VersionId, Version>;
   /** Version id by parent version id. */
   readonly children: Map<VersionId, VersionId>;
+  /** When each version was stored here (for an import: when it was imported), in milliseconds. */
+  readonly addedAt: Map<VersionId, number>;
 }
 
 export class InMemoryStorage implements Storage, ClientSource, ClientSink {
@@ -58,6 +60,17 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
       .slice(0, limit);
   }
 
+  async clientUsage(clientId: ClientId): Promise<ClientUsage | null> {
+    assertCanonicalId(clientId, 'client id');
+    const stored = this.#clients.get(clientId);
+    if (stored === undefined) return null;
+    let bytes = stored.snapshotData?.byteLength ?? 0;
+    for (const version of stored.versions.values()) bytes += version.historySegment.byteLength;
+    let oldest = Infinity;
+    for (const at of stored.addedAt.values()) oldest = Math.min(oldest, at);
+    return { versions: stored.versions.size, bytes, oldestVersionAddedAt: Number.isFinite(oldest) ? new Date(oldest) : null };
+  }
+
   async exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
     const release = await this.#locks.acquire(clientId);
     try {
@@ -90,15 +103,17 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
       if (this.#tombstones.has(clientId)) throw new TcsyncError('CLIENT_DELETED', 'this client was deleted');
       const versions = new Map<VersionId, Version>();
       const children = new Map<VersionId, VersionId>();
+      const addedAt = new Map<VersionId, number>();
       for await (const version of client.versions()) {
         if (versions.has(version.versionId) || children.has(version.parentVersionId)) {
           throw new TcsyncError('CORRUPT', `version ${version.versionId} repeats a version id or a parent`);
         }
         versions.set(version.versionId, copy(version) as Version);
         children.set(version.parentVersionId, version.versionId);
+        addedAt.set(version.versionId, Date.now());
       }
       const snapshotData = snapshot === null ? null : (await client.readSnapshot()).slice();
-      this.#clients.set(clientId, { client: { latestVersionId, snapshot: snapshot && { ...snapshot } }, snapshotData, versions, children });
+      this.#clients.set(clientId, { client: { latestVersionId, snapshot: snapshot && { ...snapshot } }, snapshotData, versions, children, addedAt });
     } finally {
       release();
     }
@@ -165,7 +180,7 @@ class MemoryTxn extends StagedTxn {
   protected async persist(changes: TxnChanges): Promise<void> {
     let stored = this.#stored;
     if (stored === undefined) {
-      stored = { client: changes.after, snapshotData: null, versions: new Map(), children: new Map() };
+      stored = { client: changes.after, snapshotData: null, versions: new Map(), children: new Map(), addedAt: new Map() };
       this.#clients.set(this.#clientId, stored);
     }
     stored.client = changes.after;
@@ -173,6 +188,7 @@ class MemoryTxn extends StagedTxn {
     for (const version of changes.versions) {
       stored.versions.set(version.versionId, version);
       stored.children.set(version.parentVersionId, version.versionId);
+      stored.addedAt.set(version.versionId, Date.now());
     }
   }
 

@@ -37,6 +37,22 @@ export interface Version {
   readonly historySegment: Uint8Array;
 }
 
+/**
+ * What one client takes up in a storage, for an operator: an estimate read without the client's
+ * lock, so a commit made meanwhile may or may not be in it, but never fails it.
+ */
+export interface ClientUsage {
+  /** Versions stored now (every stored version, whether or not the latest's chain reaches it). */
+  readonly versions: number;
+  /** Bytes of those versions' history segments plus the snapshot's bytes (no format overhead). */
+  readonly bytes: number;
+  /**
+   * When the oldest stored version was added; null without versions, or where the storage keeps
+   * no such time (PostgreSQL: upstream's `versions` table has no column for it).
+   */
+  readonly oldestVersionAddedAt: Date | null;
+}
+
 /** A transaction on one client, holding that client's lock until it ends (see TxnOptions.optimistic). */
 export interface StorageTxn {
   /** The client, or null when it does not exist. */
@@ -104,6 +120,8 @@ export interface Storage {
   isTombstoned(clientId: ClientId): Promise<boolean>;
   /** Ids of existing clients greater than `after`, ascending, at most `limit` of them. */
   listClients(after: ClientId | null, limit: number): Promise<ClientId[]>;
+  /** What the client takes up (an estimate, see ClientUsage), or null when it does not exist. Takes no lock. */
+  clientUsage(clientId: ClientId): Promise<ClientUsage | null>;
   /** Waits for open transactions to end, then releases resources. */
   close(): Promise<void>;
 }

@@ -14,6 +14,8 @@ export interface StorageFactory {
   /** The same storage as a new instance (reopened from disk), or null when it cannot outlive its instance. */
   reopen?(storage: Storage): Promise<Storage>;
   cleanup?(): Promise<void>;
+  /** Whether clientUsage knows when versions were added (PostgreSQL does not). @default true */
+  readonly keepsVersionTimes?: boolean;
 }
 
 const bytes = (...values: number[]) => new Uint8Array(values);
@@ -437,6 +439,90 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
       });
     });
 
+    describe('usage', () => {
+      const keepsTimes = factory.keepsVersionTimes ?? true;
+      /** Times from file systems are coarse (a clock tick or so): compare with this much slack. */
+      const SLACK_MS = 1000;
+
+      it('an unknown client has no usage; a client without versions or snapshot uses nothing', async () => {
+        expect(await storage.clientUsage(clientId)).toBeNull();
+        await inTxn((txn) => txn.newClient(newVersionId()));
+        expect(await storage.clientUsage(clientId)).toEqual({ versions: 0, bytes: 0, oldestVersionAddedAt: null });
+      });
+
+      it('counts every stored version and their segments\' bytes plus the current snapshot\'s', async () => {
+        const before = Date.now();
+        const ids = await chain(3); // segments of 2 bytes each
+        const after = Date.now();
+        await inTxn(async (txn) => txn.addVersion(newVersionId(), ids[2]!, new Uint8Array(1000)));
+        let usage = await storage.clientUsage(clientId);
+        expect(usage).toMatchObject({ versions: 4, bytes: 3 * 2 + 1000 });
+        if (keepsTimes) {
+          const oldest = usage!.oldestVersionAddedAt!.getTime();
+          expect(oldest).toBeGreaterThanOrEqual(before - SLACK_MS);
+          expect(oldest).toBeLessThanOrEqual(after + SLACK_MS);
+        } else {
+          expect(usage!.oldestVersionAddedAt).toBeNull();
+        }
+        await inTxn((txn) => txn.setSnapshot({ versionId: ids[1]!, timestamp: new Date(), versionsSince: 2 }, new Uint8Array(300)));
+        expect((await storage.clientUsage(clientId))?.bytes).toBe(3 * 2 + 1000 + 300);
+        // A new snapshot replaces the old one's bytes.
+        await inTxn((txn) => txn.setSnapshot({ versionId: ids[2]!, timestamp: new Date(), versionsSince: 1 }, new Uint8Array(50)));
+        usage = await storage.clientUsage(clientId);
+        expect(usage).toMatchObject({ versions: 4, bytes: 3 * 2 + 1000 + 50 });
+      });
+
+      it('oldestVersionAddedAt is the time of the first version added, not of the last', async () => {
+        await chain(1);
+        const between = Date.now();
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        await chain(2);
+        const oldest = (await storage.clientUsage(clientId))?.oldestVersionAddedAt ?? null;
+        if (keepsTimes) expect(oldest!.getTime()).toBeLessThanOrEqual(between + 100);
+        else expect(oldest).toBeNull();
+      });
+
+      it('counts versions of several transactions and committed in one, and not those rolled back', async () => {
+        await chain(2);
+        const txn = await storage.txn(clientId);
+        await txn.addVersion(newVersionId(), (await txn.getClient())!.latestVersionId, bytes(1, 2, 3));
+        await txn.rollback();
+        expect(await storage.clientUsage(clientId)).toMatchObject({ versions: 2, bytes: 4 });
+      });
+
+      it('a deleted client has no usage, and other clients are not counted', async () => {
+        await chain(2);
+        const other = newClientId();
+        await withTxn(storage, other, async (txn) => {
+          await txn.newClient(NIL_VERSION_ID);
+          await txn.addVersion(newVersionId(), NIL_VERSION_ID, new Uint8Array(77));
+        });
+        expect(await storage.clientUsage(other)).toMatchObject({ versions: 1, bytes: 77 });
+        await storage.deleteClient(clientId);
+        expect(await storage.clientUsage(clientId)).toBeNull();
+        expect(await storage.clientUsage(other)).toMatchObject({ versions: 1, bytes: 77 });
+      });
+
+      it('never fails while commits land; each answer lies between the states before and after', async () => {
+        await chain(1);
+        const writes = (async () => {
+          for (let i = 0; i < 20; i++) await chain(1);
+        })();
+        const seen: number[] = [];
+        let done = false;
+        void writes.then(() => (done = true), () => (done = true));
+        while (!done) {
+          const usage = await storage.clientUsage(clientId);
+          seen.push(usage!.versions);
+          expect(usage!.bytes).toBe(usage!.versions * 2);
+        }
+        await writes;
+        expect(Math.min(...seen)).toBeGreaterThanOrEqual(1);
+        expect(Math.max(...seen)).toBeLessThanOrEqual(21);
+        expect((await storage.clientUsage(clientId))?.versions).toBe(21);
+      });
+    });
+
     if (factory.reopen) {
       const reopen = factory.reopen;
       describe('persistence', () => {
@@ -457,6 +543,15 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
             expect((await t.getVersionByParent(ids[68]!))?.versionId).toBe(ids[69]);
             expect(await t.getVersionByParent(before!.latestVersionId)).toBeNull();
           });
+        });
+
+        it('a second instance reads the same usage', async () => {
+          const ids = await chain(3);
+          await inTxn((txn) => txn.setSnapshot({ versionId: ids[2]!, timestamp: new Date(), versionsSince: 0 }, bytes(1, 2, 3, 4, 5)));
+          const second = await reopen(storage);
+          expect(await second.clientUsage(clientId)).toEqual(await storage.clientUsage(clientId));
+          expect(await second.clientUsage(clientId)).toMatchObject({ versions: 3, bytes: 3 * 2 + 5 });
+          await second.close();
         });
 
         it('a second instance on the same storage sees the first one\'s commits', async () => {

@@ -29,7 +29,7 @@ import { TcsyncError } from '../../errors.js';
 import { assertCanonicalId, isCanonicalUuid, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { LruMap } from '../lru-map.js';
-import type { Storage, StorageTxn, TxnOptions } from '../storage.js';
+import type { ClientUsage, Storage, StorageTxn, TxnOptions } from '../storage.js';
 import { clientStateBytes } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { CommitPacing } from './commit-pacing.js';
@@ -38,6 +38,7 @@ import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-f
 import { exportFileClient, listFileTombstones } from './file-export.js';
 import { importFileClient, importFileTombstone } from './file-import.js';
 import { FileTxn, type Shared } from './file-txn.js';
+import { fileClientUsage } from './file-usage.js';
 import { ClientPaths, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
 import { VersionMemo } from './version-memo.js';
 
@@ -193,6 +194,11 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     } catch (err) {
       throw ioError('list clients', err);
     }
+  }
+
+  /** See Storage.clientUsage; implemented, without the lock, in file-usage.ts. */
+  clientUsage(clientId: ClientId): Promise<ClientUsage | null> {
+    return fileClientUsage(new ClientPaths(this.#shared.dataDir, clientId));
   }
 
   /**

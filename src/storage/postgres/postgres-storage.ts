@@ -14,12 +14,12 @@ import { assertCanonicalId, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { LruMap } from '../lru-map.js';
-import type { Storage, StorageTxn, TxnOptions } from '../storage.js';
+import type { ClientUsage, Storage, StorageTxn, TxnOptions } from '../storage.js';
 import type { ClientCache } from './client-cache.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
 import { PostgresTxn } from './postgres-txn.js';
-import { addTombstone, clientExists, clientOf, hasTombstone } from './queries.js';
+import { addTombstone, clientExists, clientOf, CLIENT_USAGE, hasTombstone } from './queries.js';
 import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS, clientRowOf } from './rows.js';
 import { ensureSchema, FULL_LAYOUT, inspectSchema, type SchemaLayout } from './schema.js';
 
@@ -118,6 +118,18 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
   async listClients(after: ClientId | null, limit: number): Promise<ClientId[]> {
     if (after !== null) assertCanonicalId(after, 'client id');
     return this.#layout.clients ? this.#listIds('clients', after, limit) : [];
+  }
+
+  /**
+   * See Storage.clientUsage: one statement, outside any transaction and without the client's
+   * lock. oldestVersionAddedAt is always null: upstream's `versions` table keeps no time.
+   */
+  async clientUsage(clientId: ClientId): Promise<ClientUsage | null> {
+    assertCanonicalId(clientId, 'client id');
+    if (!this.#layout.clients) return null;
+    const { rows } = await this.#db.read('reading usage', { text: CLIENT_USAGE, values: [clientId] });
+    const row = rows[0] as { versions: string; bytes: string } | undefined;
+    return row === undefined ? null : { versions: Number(row.versions), bytes: Number(row.bytes), oldestVersionAddedAt: null };
   }
 
   async listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {

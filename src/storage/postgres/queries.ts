@@ -15,6 +15,19 @@ export async function clientExists(query: Query, clientId: ClientId): Promise<bo
   return (await query('SELECT 1 FROM clients WHERE client_id = $1', [clientId])).rows.length > 0;
 }
 
+/**
+ * A client's stored versions and their segments' bytes plus the snapshot's ($1 the client), as
+ * bigints (text); no row when the client does not exist. octet_length of a TOASTed bytea reads
+ * its stored length, not the value.
+ */
+export const CLIENT_USAGE = prepared(
+  `SELECT v.versions, v.segment_bytes + COALESCE(octet_length(c.snapshot), 0) AS bytes
+   FROM clients c, LATERAL (
+     SELECT count(*) AS versions, COALESCE(sum(octet_length(history_segment)), 0) AS segment_bytes
+     FROM versions WHERE client_id = c.client_id) v
+   WHERE c.client_id = $1`,
+);
+
 const HAS_TOMBSTONE = prepared('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1');
 
 /** True when the id carries a tombstone. */
