@@ -37,6 +37,14 @@ describePostgres('GraphQL over PostgreSQL', () => {
     expect(data.client.versions.pageInfo).toEqual({ hasNextPage: true, endCursor: ids[3] });
   });
 
+  test('usage counts the versions and their bytes plus the snapshot\'s; no time of the oldest', async () => {
+    const id = newClientId();
+    const ids = await addChain(server, id, 3); // "segment 0" ...: 9 bytes each
+    expectData(await server.gql(ADD_SNAPSHOT, { clientId: id, versionId: ids[2], data: Buffer.from('a snapshot').toString('base64') }));
+    const data = expectData(await server.gql(`{ client(id: "${id}") { usage { versions bytes oldestVersionAddedAt } } }`));
+    expect(data.client.usage).toEqual({ versions: 3, bytes: 3 * 9 + 10, oldestVersionAddedAt: null });
+  });
+
   test('admin operations: list, delete with a tombstone, lift it', async () => {
     const ids = [newClientId(), newClientId(), newClientId()];
     for (const id of ids) expectData(await server.gql(`mutation { createClient(id: "${id}") { id } }`));

@@ -1,7 +1,7 @@
 /** The Client and Snapshot types: one client's state, read through the sync logic and storage. */
 import { TcsyncError, isTcsyncError } from '../../errors.js';
 import { parseVersionId, type ClientId } from '../../ids.js';
-import { withTxn, type Snapshot, type Version } from '../../storage/storage.js';
+import { withTxn, type ClientUsage, type Snapshot, type Version } from '../../storage/storage.js';
 import type { SnapshotUrgency } from '../../sync/urgency.js';
 import type { ClientNode } from '../client-node.js';
 import type { GraphqlContext } from '../context.js';
@@ -40,6 +40,11 @@ export function clientResolvers({ storage, sync }: GraphqlDeps) {
         return childVersionResult(result, parentVersionId);
       },
       versions: (client: ClientNode, args: PageArgs, ctx: GraphqlContext) => versionsPage(storage, client.id, args, ctx.budget),
+      usage: async (client: ClientNode): Promise<ClientUsage> => {
+        const usage = await storage.clientUsage(client.id);
+        if (usage === null) throw new TcsyncError('NO_SUCH_CLIENT', 'no such client');
+        return usage;
+      },
     },
     Snapshot: {
       // Null when the snapshot was replaced or the client deleted since its metadata was read.
