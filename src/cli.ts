@@ -14,6 +14,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   verify: () => import('./cli/verify.js'),
   backup: () => import('./cli/backup.js'),
   migrate: () => import('./cli/migrate.js'),
+  usage: () => import('./cli/usage.js'),
 };
 
 const USAGE = `usage: tcsync <command> [options]
@@ -23,6 +24,7 @@ commands:
   verify   check every client in a data directory or a PostgreSQL database
   backup   copy a live data directory consistently
   migrate  copy every client between a data directory, PostgreSQL and upstream's SQLite
+  usage    list clients by the bytes they store, largest first
 
 'tcsync <command> --help' describes a command's options.`;
 
