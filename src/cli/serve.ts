@@ -42,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { storage, health } = served;
+  // Totals of what the clients store, for /metrics: added up in the background, never per scrape.
+  metrics.watchUsage(storage);
   const measured = instrumentStorage(storage, metrics, conditions);
   const sync = new SyncService(measured, {
     createClients: config.createClients,
@@ -76,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     server = await HttpServer.listen(handler, config.listen, connectionLimit());
   } catch (err) {
     process.stderr.write(`tcsync serve: cannot listen: ${(err as Error).message}\n`);
+    await metrics.stop();
     await storage.close();
     return 1;
   }
@@ -88,6 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   const signal = await stopSignal;
   logger.info({ signal }, 'shutting down: finishing requests in flight');
   await server.close();
+  await metrics.stop();
   await storage.close();
   logger.info('stopped');
   return 0;

@@ -6,9 +6,11 @@
  */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PoolStats } from '../storage/postgres/database.js';
+import type { Storage } from '../storage/storage.js';
 import type { BodyBudget } from './body-budget.js';
 import { freeBytes } from './health-probe.js';
 import { CounterFamily, HistogramFamily } from './metric-series.js';
+import { UsageTotals, type UsageTotalsOptions } from './usage-totals.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -80,6 +82,8 @@ export class ServerMetrics {
     registers: [],
   });
 
+  #usage: UsageTotals | null = null;
+
   constructor(options: ServerMetricsOptions = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -102,6 +106,43 @@ export class ServerMetrics {
     gauge('tcsync_storage_pool_waiting', 'Storage transactions waiting for a database connection', (s) => s.waiting);
     this.registry.registerMetric(this.poolWaitSeconds.asMetric());
     this.registry.registerMetric(this.databaseErrors.asMetric());
+  }
+
+  /**
+   * Reports what every client of `storage` together stores (usage-totals.ts): each scrape reads
+   * the totals of the last walk over the clients and may start the next one in the background.
+   * tcsync_storage_usage_timestamp_seconds says when the totals were taken (0: not yet); the
+   * totals themselves appear once the first walk has ended, so that no one reads a 0 that means
+   * "not counted yet". Call {@link stop} before closing the storage.
+   */
+  watchUsage(storage: Storage, options: UsageTotalsOptions = {}): void {
+    const total = (name: string, help: string, value: (t: { clients: number; versions: number; bytes: number }) => number) =>
+      new Gauge({ name, help, registers: [], collect(): void { if (usage.latest !== null) this.set(value(usage.latest)); } });
+    const totals = [
+      total('tcsync_storage_clients', 'Clients stored, as of tcsync_storage_usage_timestamp_seconds', (t) => t.clients),
+      total('tcsync_storage_versions', 'Versions stored over all clients, as of tcsync_storage_usage_timestamp_seconds', (t) => t.versions),
+      total('tcsync_storage_bytes', 'Bytes of history segments and snapshots stored over all clients, as of tcsync_storage_usage_timestamp_seconds', (t) => t.bytes),
+    ];
+    let shown = false;
+    const usage = new UsageTotals(storage, () => {
+      if (!shown) for (const gauge of totals) this.registry.registerMetric(gauge);
+      shown = true;
+    }, options);
+    this.#usage = usage;
+    new Gauge({
+      name: 'tcsync_storage_usage_timestamp_seconds',
+      help: 'When the stored clients, versions and bytes were last added up (0: not yet; a scrape starts it, at most every few minutes)',
+      registers: [this.registry],
+      collect(): void {
+        usage.refresh();
+        this.set((usage.latest?.at.getTime() ?? 0) / 1000);
+      },
+    });
+  }
+
+  /** Stops what runs in the background (the usage walk), before the storage it reads closes. */
+  async stop(): Promise<void> {
+    await this.#usage?.stop();
   }
 
   /** Reports `budget` in tcsync_http_request_body_bytes_held. */

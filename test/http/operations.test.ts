@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TcsyncError, type ErrorCode } from '../../src/errors.js';
 import type { ClientId } from '../../src/ids.js';
 import { FileStorage } from '../../src/storage/file/file-storage.js';
-import { dataDirHealth } from '../../src/http/index.js';
+import { dataDirHealth, ServerMetrics } from '../../src/http/index.js';
 import { InMemoryStorage } from '../../src/storage/memory-storage.js';
 import type { StorageTxn } from '../../src/storage/storage.js';
 import { httpRequest } from '../support/http-request.js';
@@ -272,6 +272,47 @@ describe('/metrics', () => {
     expect(value('tcsync_storage_lock_wait_seconds_count', {})).toBeGreaterThanOrEqual(5);
     // Client ids are credentials: not even their short form may appear.
     expect(answer.text).not.toContain(c.clientId.slice(0, 8));
+  });
+});
+
+describe('/metrics: stored totals', () => {
+  it('adds up every client in the background, shows totals without client ids, and walks again only after the interval', async () => {
+    const storage = new InMemoryStorage();
+    const metrics = new ServerMetrics({ processMetrics: false });
+    metrics.watchUsage(storage, { intervalMs: 60_000 });
+    const server = await startInProcessServer({ storage, metrics });
+    try {
+      const a = new ProtocolClient(server.url);
+      const b = new ProtocolClient(server.url);
+      const chainA = await a.addChain(NIL, 3);
+      await b.addChain(NIL, 2);
+      const scrape = async () => parsePrometheusText((await httpRequest(`${server.url}/metrics`)).text);
+      const value = (samples: Sample[], name: string) => samples.find((s) => s.name === name)?.value;
+
+      // The first scrape starts the walk; until it ends there are no totals, and the time is 0.
+      const first = await scrape();
+      expect(value(first, 'tcsync_storage_bytes')).toBeUndefined();
+      let samples = first;
+      for (let i = 0; i < 100 && value(samples, 'tcsync_storage_bytes') === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        samples = await scrape();
+      }
+      const bytes = (await storage.clientUsage(a.clientId as ClientId))!.bytes + (await storage.clientUsage(b.clientId as ClientId))!.bytes;
+      expect(value(samples, 'tcsync_storage_clients')).toBe(2);
+      expect(value(samples, 'tcsync_storage_versions')).toBe(5);
+      expect(value(samples, 'tcsync_storage_bytes')).toBe(bytes);
+      expect(value(samples, 'tcsync_storage_usage_timestamp_seconds')).toBeGreaterThan(0);
+      const text = (await httpRequest(`${server.url}/metrics`)).text;
+      for (const id of [a.clientId, b.clientId]) expect(text).not.toContain(id.slice(0, 8));
+
+      // Within the interval a scrape serves the same totals: no walk per scrape.
+      expect((await a.addVersion(chainA.at(-1)!, 'one more')).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(value(await scrape(), 'tcsync_storage_versions')).toBe(5);
+    } finally {
+      await metrics.stop();
+      await server.close();
+    }
   });
 });
 
