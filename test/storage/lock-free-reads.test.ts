@@ -1,0 +1,162 @@
+/**
+ * An optimistic transaction on files reads without the lock (file-txn.ts): its view is the
+ * client as it loaded it, what it cannot read consistently makes it TXN_STALE (withTxn runs it
+ * again), and its commit checks under the lock that the client is still as it read it. Another
+ * process is played by a second FileStorage on the same data directory: it shares no memory and
+ * no lock queue with the reader, only the files.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
+import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId, type VersionId } from '../../src/ids.js';
+import { FileStorage } from '../../src/storage/file/file-storage.js';
+import { withTxn, type StorageTxn } from '../../src/storage/storage.js';
+import { makeTempDir, removeDir } from '../support/temp-dir.js';
+
+let dir: string;
+/** The reader, and the other process that writes meanwhile. */
+let reader: FileStorage;
+let other: FileStorage;
+let clientId: ClientId;
+const bytes = (...v: number[]) => new Uint8Array(v);
+
+beforeEach(async () => {
+  dir = await makeTempDir();
+  reader = await FileStorage.open(dir);
+  other = await FileStorage.open(dir);
+  clientId = parseClientId(crypto.randomUUID());
+});
+afterEach(async () => {
+  await Promise.all([reader.close(), other.close()]);
+  await removeDir(dir);
+});
+
+async function errorCode(promise: Promise<unknown>): Promise<ErrorCode | unknown> {
+  return promise.then(
+    () => 'no error',
+    (e: unknown) => (isTcsyncError(e) ? e.code : e),
+  );
+}
+
+/** Adds `count` versions on top of the latest, each in a transaction of `storage`'s. */
+async function append(storage: FileStorage, count: number): Promise<VersionId[]> {
+  const ids: VersionId[] = [];
+  for (let i = 0; i < count; i++) {
+    ids.push(
+      await withTxn(storage, clientId, async (txn) => {
+        if ((await txn.getClient()) === null) await txn.newClient(NIL_VERSION_ID);
+        const id = newVersionId();
+        await txn.addVersion(id, (await txn.getClient())!.latestVersionId, bytes(i));
+        return id;
+      }),
+    );
+  }
+  return ids;
+}
+
+const lockDir = () => path.join(dir, 'locks', `${clientId}.lock`);
+
+/**
+ * Waits until the other process has dropped the lock it keeps for a while after its commits
+ * (lingerMs): a reader that finds the lock taken reads under it instead, and would keep the
+ * other process from writing until its transaction ends.
+ */
+async function settled(): Promise<void> {
+  for (let i = 0; existsSync(lockDir()); i++) {
+    if (i > 200) throw new Error('the other process keeps the lock');
+    await sleep(5);
+  }
+}
+
+/** A transaction of the reader's as withTxn's first attempt makes it, begun while nobody holds the lock. */
+async function optimistic(): Promise<StorageTxn> {
+  await settled();
+  return reader.txn(clientId, { optimistic: true });
+}
+
+/** getClient of `txn`, which must take no lock. */
+async function latestOf(txn: StorageTxn): Promise<VersionId | undefined> {
+  const client = await txn.getClient();
+  expect(existsSync(lockDir()), 'the reader took the lock').toBe(false);
+  return client?.latestVersionId;
+}
+
+describe('the view of a transaction without the lock', () => {
+  it('is the client as loaded: a child another process adds to its latest meanwhile is not in it', async () => {
+    const [, v2] = await append(other, 2);
+    const txn = await optimistic();
+    expect(await latestOf(txn)).toBe(v2);
+    const [v3] = await append(other, 1);
+    expect(await txn.getVersionByParent(v2!)).toBeNull();
+    expect(await txn.getVersion(v3!)).toBeNull();
+    expect((await txn.getClient())?.latestVersionId).toBe(v2);
+    await txn.commit();
+    // A transaction begun after it sees the new version.
+    expect(await withTxn(reader, clientId, async (t) => (await t.getVersionByParent(v2!))?.versionId)).toBe(v3);
+  });
+
+  it('a version of the view read after another process committed is stale, not absent: withTxn answers it', async () => {
+    const [v1, v2] = await append(other, 2);
+    const txn = await optimistic();
+    expect(await latestOf(txn)).toBe(v2);
+    await append(other, 1);
+    // v1 and v2 are in the view, but the files no longer tell that without a walk of the chain.
+    expect(await errorCode(txn.getVersion(v1!))).toBe('TXN_STALE');
+    await txn.rollback();
+
+    let runs = 0;
+    await settled();
+    const [version, child] = await withTxn(reader, clientId, async (t) => {
+      if (runs === 0) await latestOf(t);
+      if (runs++ === 0) await append(other, 1);
+      return [await t.getVersion(v1!), await t.getVersionByParent(v1!)];
+    });
+    expect(runs).toBe(2);
+    expect(version?.versionId).toBe(v1);
+    expect(child?.versionId).toBe(v2);
+  });
+
+  it('a snapshot replaced between getClient and getSnapshotData is stale: withTxn answers the new one', async () => {
+    const [v1, v2] = await append(other, 2);
+    const snapshot = (versionId: VersionId, data: Uint8Array) =>
+      withTxn(other, clientId, (t) => t.setSnapshot({ versionId, timestamp: new Date(), versionsSince: 0 }, data));
+    await snapshot(v1!, bytes(1, 1));
+    let runs = 0;
+    await settled();
+    const answer = await withTxn(reader, clientId, async (t) => {
+      if (runs === 0) await latestOf(t);
+      const client = await t.getClient();
+      // The replacing commit removes the blob that the client as loaded names.
+      if (runs++ === 0) await snapshot(v2!, bytes(2, 2));
+      return { versionId: client!.snapshot!.versionId, data: await t.getSnapshotData(client!.snapshot!.versionId) };
+    });
+    expect(runs).toBe(2);
+    expect(answer).toEqual({ versionId: v2, data: bytes(2, 2) });
+  });
+
+  it('a commit on what another process changed since it was read is TXN_STALE and commits nothing', async () => {
+    const [, v2] = await append(other, 2);
+    const txn = await optimistic();
+    expect(await latestOf(txn)).toBe(v2);
+    const [v3] = await append(other, 1);
+    // Its own read says v2 is the latest, so the add is accepted, until the commit looks again.
+    await txn.addVersion(newVersionId(), v2!, bytes(9));
+    expect(await errorCode(txn.commit())).toBe('TXN_STALE');
+    expect(await withTxn(reader, clientId, async (t) => [(await t.getClient())?.latestVersionId, await t.getVersionByParent(v3!)])).toEqual([v3, null]);
+
+    // Through withTxn, the work runs again on the client as it is now, and sees the conflict.
+    let runs = 0;
+    await settled();
+    const latest = await withTxn(reader, clientId, async (t) => {
+      if (runs === 0) await latestOf(t);
+      const seen = (await t.getClient())!.latestVersionId;
+      if (runs++ === 0) await append(other, 1);
+      await t.addVersion(newVersionId(), seen, bytes(8));
+      return seen;
+    });
+    expect(runs).toBe(2);
+    expect(latest).not.toBe(v3);
+  });
+});
