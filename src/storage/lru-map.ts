@@ -54,4 +54,9 @@ export class LruMap<K, V> {
   get size(): number {
     return this.#entries.size;
   }
+
+  /** What the entries weigh together, as counted against the capacity. */
+  get weight(): number {
+    return this.#weight;
+  }
 }

@@ -105,6 +105,15 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     return new FileStorage(shared, new ClientLocks(dir, options));
   }
 
+  /**
+   * How many clients' loaded metadata are kept in memory and what they count for against
+   * clientCacheBytes (client-cache.ts), for tests and monitoring.
+   */
+  get clientCache(): { readonly clients: number; readonly bytes: number } {
+    const { cache } = this.#shared;
+    return { clients: cache.size, bytes: cache.weight };
+  }
+
   /** The absolute path of the data directory. */
   get dataDir(): string {
     return this.#shared.dataDir;
