@@ -19,8 +19,8 @@ afterEach(async () => {
 
 it('polling many clients keeps the cache within its bytes; listing them adds nothing', async () => {
   dir = await makeTempDir();
-  // Room for ten clients without pending links (700 bytes each, client-cache.ts).
-  const bound = 10 * clientStateBytes({ meta: { pendingLinks: [] } } as never);
+  // Room for ten clients without a snapshot or pending links (client-cache.ts).
+  const bound = 10 * clientStateBytes({ meta: { snapshot: null, pendingLinks: [] } } as never);
   const setup = await FileStorage.open(dir);
   const ids: ClientId[] = Array.from({ length: 40 }, () => parseClientId(crypto.randomUUID()));
   for (const id of ids) await withTxn(setup, id, (txn) => txn.newClient(NIL_VERSION_ID));
