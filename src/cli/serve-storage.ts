@@ -23,6 +23,7 @@ export async function openServedStorage(config: ServeConfig, metrics: ServerMetr
   if (config.connection === null) {
     const storage = await FileStorage.open(config.dataDir);
     metrics.watchDataDir(storage.dataDir);
+    metrics.watchClientCache(() => storage.clientCache);
     return { storage, health: dataDirHealth(storage.dataDir, { reserveBytes: config.diskReserveBytes }), where: { dataDir: storage.dataDir } };
   }
   // Loaded only for a database: a server on files never needs node-postgres in memory.

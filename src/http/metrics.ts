@@ -95,6 +95,18 @@ export class ServerMetrics {
   }
 
   /**
+   * Shows what a file storage remembers of its clients (client-cache.ts): how many, and the bytes
+   * counted against its bound. A bound far below the clients that sync shows as a count pinned
+   * at the bound, and then every poll reads client.json again.
+   */
+  watchClientCache(cache: () => { readonly clients: number; readonly bytes: number }): void {
+    const gauge = (name: string, help: string, value: (c: { readonly clients: number; readonly bytes: number }) => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect(): void { this.set(value(cache())); } });
+    gauge('tcsync_storage_cached_clients', 'Clients whose state the file storage remembers, so that a poll of one costs two stats', (c) => c.clients);
+    gauge('tcsync_storage_cached_client_bytes', "Bytes those clients count against the cache's bound (16 MiB by default)", (c) => c.bytes);
+  }
+
+  /**
    * Shows the database pool: its gauges read `stats` when scraped, and poolWaitSeconds and
    * databaseErrors join the registry (a server on files has neither).
    */

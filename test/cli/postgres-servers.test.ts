@@ -72,6 +72,7 @@ describePostgres('serve --connection, several processes on one database', () => 
     expect(Number(/^tcsync_storage_pool_wait_seconds_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toContain('# TYPE tcsync_storage_database_errors_total counter');
     expect(metrics).not.toContain('tcsync_data_dir_free_bytes');
+    expect(metrics).not.toContain('tcsync_storage_cached_clients');
   });
 
   it('a server killed with SIGKILL mid-load loses no acknowledged version', async () => {

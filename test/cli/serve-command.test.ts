@@ -117,6 +117,19 @@ describe('serving', () => {
     expect((await stat(dataDir)).isDirectory()).toBe(true);
   });
 
+  it('shows on /metrics how many clients the file storage remembers, and their bytes', async () => {
+    const server = await serve(await tempDir());
+    const gauge = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await httpRequest(`${server.url}/metrics`)).text)?.[1]);
+    expect(await gauge('tcsync_storage_cached_clients')).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const c = new ProtocolClient(server.url);
+      const [latest] = await c.addChain(NIL, 1);
+      expect((await c.getChildVersion(latest!)).status).toBe(404);
+    }
+    expect(await gauge('tcsync_storage_cached_clients')).toBe(3);
+    expect(await gauge('tcsync_storage_cached_client_bytes')).toBeGreaterThan(0);
+  });
+
   it('listens on IPv6 addresses written in brackets', async (ctx) => {
     const probe = http.createServer();
     const ipv6 = await new Promise<boolean>((resolve) => {
