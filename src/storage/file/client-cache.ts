@@ -57,5 +57,7 @@ export function clientStateBytes(state: ClientState): number {
 }
 
 export function identityOf(st: BigIntStats): string {
-  return `${st.ino}:${st.mtimeNs}:${st.ctimeNs}:${st.size}`;
+  // join builds one flat string; a template literal builds a tree of parts, which a remembered
+  // client would keep (about 44 bytes more each).
+  return [st.ino, st.mtimeNs, st.ctimeNs, st.size].join(':');
 }

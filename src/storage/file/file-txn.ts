@@ -26,7 +26,7 @@ import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type Snaps
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
-import type { VersionMemo } from './version-memo.js';
+import { newIncarnation, type VersionMemo } from './version-memo.js';
 
 /** What every transaction of one FileStorage shares. */
 export interface Shared {
@@ -108,7 +108,7 @@ export class FileTxn extends StagedTxn {
         // followed where client.json lists them (#childIdOf), which needs no write.
         if (meta.pendingLinks.length > 0 && lock.exclusive) await this.#createLinks(meta.pendingLinks);
         // Rewritten by someone else, or not known: whatever was remembered may be of another history.
-        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: lock.leaseId, incarnation: {} };
+        state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: lock.leaseId, incarnation: newIncarnation() };
       }
       this.#state = state;
       state = await this.#followChildren(state);
@@ -159,7 +159,7 @@ export class FileTxn extends StagedTxn {
       const meta = await this.#readMeta();
       // Links a crash left unmade are the lock holder's to make; a remembered state has them all.
       for (const { parentVersionId } of meta.pendingLinks) if ((await statOrNull(this.#paths.child(parentVersionId))) === null) return HAND_OVER;
-      base = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: NO_LEASE, incarnation: {} };
+      base = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: NO_LEASE, incarnation: newIncarnation() };
     }
     this.#state = base;
     const { state, parent } = await this.#followChildrenFrom(base);
@@ -428,7 +428,7 @@ export class FileTxn extends StagedTxn {
       if (supersededSnapshot !== null) await unlink(this.#paths.snapshotBlob(supersededSnapshot.file)).catch(() => undefined);
       const st = await statOrNull(this.#paths.meta);
       if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
-      const incarnation = this.#state?.incarnation ?? {};
+      const incarnation = this.#state?.incarnation ?? newIncarnation();
       this.#remember({ identity: identityOf(st), meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId, incarnation });
     } catch {
       this.#shared.cache.delete(this.#clientId);

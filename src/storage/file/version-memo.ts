@@ -17,7 +17,14 @@ import { LruMap } from '../lru-map.js';
 import type { Version } from '../storage.js';
 
 /** A client's incarnation as this process knows it (see ClientState.incarnation). */
-export type Incarnation = object;
+export type Incarnation = number;
+
+let lastIncarnation = 0;
+
+/** A token no incarnation had before in this process: a number, kept inline in a client's state. */
+export function newIncarnation(): Incarnation {
+  return ++lastIncarnation;
+}
 
 interface Remembered {
   readonly incarnation: Incarnation;
