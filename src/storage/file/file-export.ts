@@ -18,20 +18,24 @@ import { CHILD_SUFFIX, ClientPaths, TOMBSTONES_DIR } from './layout.js';
  * as pending (a transaction without an exclusive lock reads them where they are listed).
  */
 async function committedParents(paths: ClientPaths): Promise<VersionId[]> {
-  const parents = new Set<VersionId>();
-  let names: string[] = [];
-  try {
-    names = await readdir(paths.versionsDir);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-  }
-  for (const name of names) {
-    const id = name.endsWith(CHILD_SUFFIX) ? name.slice(0, -CHILD_SUFFIX.length) : '';
-    if (isCanonicalUuid(id)) parents.add(id as VersionId);
-  }
+  const parents = new Set<VersionId>(await linkedParents(paths));
   const meta = await readFileOrNull(paths.meta);
   if (meta !== null) for (const link of parseMeta(meta.toString('utf8'), paths.meta).pendingLinks) parents.add(link.parentVersionId);
   return [...parents].sort();
+}
+
+/** The parents named by `<parent>.child` links; none when the versions directory is gone. */
+export async function linkedParents(paths: ClientPaths): Promise<VersionId[]> {
+  let names: string[];
+  try {
+    names = await readdir(paths.versionsDir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
+    throw err;
+  }
+  return names
+    .map((name) => (name.endsWith(CHILD_SUFFIX) ? name.slice(0, -CHILD_SUFFIX.length) : ''))
+    .filter((id): id is VersionId => isCanonicalUuid(id));
 }
 
 export async function exportFileClient<T>(

@@ -17,14 +17,15 @@
  * client deleted) is skipped. That is all an operator's estimate needs, and a commit never makes
  * it fail.
  */
-import { open, readdir } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { isTcsyncError } from '../../errors.js';
-import { isCanonicalUuid, type VersionId } from '../../ids.js';
+import type { VersionId } from '../../ids.js';
 import { forEachLimit } from '../../pool.js';
 import type { ClientUsage } from '../storage.js';
 import { parseMeta } from './client-meta.js';
 import { ioError, isErrno, readFileOrNull } from './durable-fs.js';
-import { CHILD_SUFFIX, type ClientPaths } from './layout.js';
+import { linkedParents } from './file-export.js';
+import type { ClientPaths } from './layout.js';
 import { MAX_HEADER, parseHeader } from './version-file.js';
 
 /** Version files measured at once: each costs an open, a stat, a read and a close on the threadpool. */
@@ -36,7 +37,7 @@ export async function fileClientUsage(paths: ClientPaths): Promise<ClientUsage |
     if (metaBytes === null) return null;
     const meta = parseMeta(metaBytes.toString('utf8'), paths.meta);
     const files = new Map<VersionId, string>();
-    for (const parent of await childParents(paths)) files.set(parent, paths.child(parent));
+    for (const parent of await linkedParents(paths)) files.set(parent, paths.child(parent));
     for (const link of meta.pendingLinks) if (!files.has(link.parentVersionId)) files.set(link.parentVersionId, paths.version(link.versionId));
 
     let versions = 0;
@@ -53,20 +54,6 @@ export async function fileClientUsage(paths: ClientPaths): Promise<ClientUsage |
   } catch (err) {
     throw ioError('read usage', err);
   }
-}
-
-/** The parents named by `<parent>.child` links; none when the versions directory is gone. */
-async function childParents(paths: ClientPaths): Promise<VersionId[]> {
-  let names: string[];
-  try {
-    names = await readdir(paths.versionsDir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return [];
-    throw err;
-  }
-  return names
-    .map((name) => (name.endsWith(CHILD_SUFFIX) ? name.slice(0, -CHILD_SUFFIX.length) : ''))
-    .filter((id): id is VersionId => isCanonicalUuid(id));
 }
 
 /** A version file's segment size and mtime, or null when the file is gone. */
