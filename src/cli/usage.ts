@@ -5,12 +5,12 @@
  */
 import { parseArgs } from 'node:util';
 import { openDataDir } from '../ops/data-dir.js';
-import { parseEndpoint } from '../ops/endpoint.js';
 import { progressBar } from '../ops/progress.js';
 import { usageJson, usageLines, usageReport } from '../ops/usage.js';
 import { PostgresStorage } from '../storage/postgres/postgres-storage.js';
 import type { Storage } from '../storage/storage.js';
-import { HELP_OPTION, parseCommandArgs, reportUsage } from './usage-error.js';
+import { STORAGE_OPTIONS, storageTarget } from './storage-target.js';
+import { HELP_OPTION, parseCommandArgs } from './usage-error.js';
 
 const USAGE = `usage: tcsync usage [--data-dir DIR | --connection URI] [--json]
   --data-dir DIR    the data directory (env DATA_DIR; default ./data)
@@ -26,8 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     parseArgs({
       args: argv,
       options: {
-        'data-dir': { type: 'string' },
-        connection: { type: 'string' },
+        ...STORAGE_OPTIONS,
         json: { type: 'boolean', default: false },
         ...HELP_OPTION,
       },
@@ -35,18 +34,13 @@ export async function main(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const { connection } = values;
-  if (connection !== undefined && values['data-dir'] !== undefined) return reportUsage('usage', '--connection and --data-dir exclude each other');
-  if (connection !== undefined && parseEndpoint(connection).kind !== 'postgres') {
-    return reportUsage('usage', '--connection takes a PostgreSQL URI (postgresql://... or postgres://...)');
-  }
-  // An empty DATA_DIR counts as unset, as for serve.
-  const dataDir = values['data-dir'] ?? (process.env.DATA_DIR || './data');
+  const target = storageTarget('usage', values);
+  if (typeof target === 'number') return target;
   const progress = progressBar('usage');
   let storage: Storage | null = null;
   try {
     // A database is read as it is: no tables are created in it.
-    storage = connection !== undefined ? await PostgresStorage.open(connection, { create: false }) : await openDataDir(dataDir);
+    storage = target.kind === 'postgres' ? await PostgresStorage.open(target.connection, { create: false }) : await openDataDir(target.dataDir);
     const report = await usageReport(storage, { onProgress: (done, total) => progress.update(done, total) });
     progress.end();
     process.stdout.write(`${(values.json ? [usageJson(report)] : usageLines(report)).join('\n')}\n`);

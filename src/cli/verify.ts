@@ -7,10 +7,10 @@
 import { parseArgs } from 'node:util';
 import { progressBar } from '../ops/progress.js';
 import { findingLines, reportJson, summaryLine } from '../ops/verify-report.js';
-import { parseEndpoint } from '../ops/endpoint.js';
 import { verifyDatabase } from '../ops/verify-clients.js';
 import { verifyDataDir } from '../ops/verify.js';
-import { HELP_OPTION, parseCommandArgs, reportUsage } from './usage-error.js';
+import { STORAGE_OPTIONS, storageTarget } from './storage-target.js';
+import { HELP_OPTION, parseCommandArgs } from './usage-error.js';
 
 const USAGE = `usage: tcsync verify [--data-dir DIR | --connection URI] [--json] [--repair]
   --data-dir DIR    the data directory (env DATA_DIR; default ./data)
@@ -28,8 +28,7 @@ export async function main(argv: string[]): Promise<number> {
     parseArgs({
       args: argv,
       options: {
-        'data-dir': { type: 'string' },
-        connection: { type: 'string' },
+        ...STORAGE_OPTIONS,
         json: { type: 'boolean', default: false },
         repair: { type: 'boolean', default: false },
         ...HELP_OPTION,
@@ -38,17 +37,12 @@ export async function main(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const { connection } = values;
-  if (connection !== undefined && values['data-dir'] !== undefined) return reportUsage('verify', '--connection and --data-dir exclude each other');
-  if (connection !== undefined && parseEndpoint(connection).kind !== 'postgres') {
-    return reportUsage('verify', '--connection takes a PostgreSQL URI (postgresql://... or postgres://...)');
-  }
-  // An empty DATA_DIR counts as unset, as for serve.
-  const dataDir = values['data-dir'] ?? (process.env.DATA_DIR || './data');
+  const target = storageTarget('verify', values);
+  if (typeof target === 'number') return target;
   const progress = progressBar('verify');
   try {
     const onProgress = (done: number, total: number) => progress.update(done, total);
-    const report = connection !== undefined ? await verifyDatabase(connection, { onProgress }) : await verifyDataDir(dataDir, { repair: values.repair, onProgress });
+    const report = target.kind === 'postgres' ? await verifyDatabase(target.connection, { onProgress }) : await verifyDataDir(target.dataDir, { repair: values.repair, onProgress });
     progress.end();
     const lines = values.json ? [reportJson(report)] : [...findingLines(report), summaryLine(report)];
     process.stdout.write(`${lines.join('\n')}\n`);
