@@ -7,12 +7,19 @@
  *
  * `pendingLinks` lists the `.child` links of a multi-part commit whose commit point was the
  * rename of this file; whoever loads it first re-creates any that a crash left missing.
+ *
+ * `packs` lists the pack files (pack-file.ts) holding the older part of the history, oldest
+ * first; `loose` counts the versions at or before the checkpoint that are still loose files, so
+ * that a writer knows when to compact without looking. A client.json that lists packs says
+ * format 2, so that a tcsync that knows no packs refuses it instead of missing versions.
  */
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type VersionId } from '../../ids.js';
-import { SNAPSHOT_BLOB } from './layout.js';
+import { PACK_FILE, SNAPSHOT_BLOB } from './layout.js';
 
-export const META_FORMAT = 1;
+/** Without packs; a client.json written by every tcsync so far reads as it is. */
+const PLAIN_FORMAT = 1;
+export const META_FORMAT = 2;
 
 export interface SnapshotMeta {
   readonly versionId: VersionId;
@@ -30,20 +37,33 @@ export interface PendingLink {
   readonly versionId: VersionId;
 }
 
+export interface PackMeta {
+  /** The pack's file name in the client directory. */
+  readonly file: string;
+  readonly versions: number;
+  /** Its size in bytes: where its index starts is known without a stat. */
+  readonly size: number;
+}
+
 export interface ClientMeta {
   readonly checkpointVersionId: VersionId;
   readonly snapshot: SnapshotMeta | null;
   readonly pendingLinks: readonly PendingLink[];
+  readonly packs: readonly PackMeta[];
+  /** Loose versions up to the checkpoint; null when not known (written by an older tcsync). */
+  readonly loose: number | null;
 }
 
 export function serializeMeta(meta: ClientMeta): string {
-  const { checkpointVersionId, snapshot, pendingLinks } = meta;
+  const { checkpointVersionId, snapshot, pendingLinks, packs, loose } = meta;
   return JSON.stringify(
     {
-      format: META_FORMAT,
+      format: packs.length > 0 ? META_FORMAT : PLAIN_FORMAT,
       checkpointVersionId,
       snapshot: snapshot && { ...snapshot, timestamp: snapshot.timestamp.toISOString() },
       ...(pendingLinks.length > 0 ? { pendingLinks } : {}),
+      ...(packs.length > 0 ? { packs } : {}),
+      ...(loose !== null ? { loose } : {}),
     },
     null,
     2,
@@ -63,7 +83,7 @@ export function parseMeta(text: string, file: string): ClientMeta {
     throw bad('not JSON');
   }
   if (typeof raw !== 'object' || raw === null) throw bad('not an object');
-  if (raw.format !== META_FORMAT) {
+  if (raw.format !== META_FORMAT && raw.format !== PLAIN_FORMAT) {
     if (isCount(raw.format) && raw.format > META_FORMAT) {
       throw new TcsyncError('UNSUPPORTED_FORMAT', `${file}: format ${raw.format} is newer than this tcsync understands`);
     }
@@ -92,5 +112,16 @@ export function parseMeta(text: string, file: string): ClientMeta {
     }
     return { parentVersionId: l.parentVersionId, versionId: l.versionId };
   });
-  return { checkpointVersionId: raw.checkpointVersionId, snapshot, pendingLinks };
+  const packList = raw.packs ?? [];
+  if (!Array.isArray(packList)) throw bad('packs is not an array');
+  const packs = packList.map((p: Record<string, unknown> | null) => {
+    if (typeof p !== 'object' || p === null || typeof p.file !== 'string' || !PACK_FILE.test(p.file) || !isCount(p.versions) || p.versions === 0 || !isCount(p.size)) {
+      throw bad('packs has a malformed entry');
+    }
+    return { file: p.file, versions: p.versions, size: p.size };
+  });
+  if (packs.length > 0 && raw.format !== META_FORMAT) throw bad(`lists packs but says format ${String(raw.format)}`);
+  const loose = raw.loose === undefined ? null : raw.loose;
+  if (loose !== null && !isCount(loose)) throw bad('loose is not a count');
+  return { checkpointVersionId: raw.checkpointVersionId, snapshot, pendingLinks, packs, loose };
 }

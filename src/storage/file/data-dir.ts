@@ -3,11 +3,15 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid } from '../../ids.js';
-import { createFileOnce, fsyncDir, isErrno, readFileOrNull, statOrNull } from './durable-fs.js';
+import { createFileOnce, fsyncDir, isErrno, readFileOrNull, refusesWrites, replaceFile, statOrNull } from './durable-fs.js';
 import { FORMAT_FILE, isTempOf, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from './layout.js';
 
-/** The data directory's format; a directory of a newer format is refused. */
-export const DATA_FORMAT = { format: 'tcsync', version: 1 } as const;
+/**
+ * The data directory's format; a directory of a newer format is refused. 2: clients may have
+ * packs (client-meta.ts), which a tcsync of format 1 would not read. A directory of format 1 is
+ * raised to 2 when it is opened (it is valid as it is: format 2 only adds).
+ */
+export const DATA_FORMAT = { format: 'tcsync', version: 2 } as const;
 
 /**
  * Creates `dir` and any missing parents, fsyncing each new directory's parent so the chain
@@ -46,7 +50,17 @@ export async function ensureFormat(dir: string): Promise<void> {
     }
     existing = await readFile(file);
   }
-  checkFormat(file, existing);
+  if (checkFormat(file, existing) < DATA_FORMAT.version) await raiseFormat(dir, file);
+}
+
+/** Marks an older data directory as this format; on a read-only one it stays as it is, and so does every client. */
+async function raiseFormat(dir: string, file: string): Promise<void> {
+  try {
+    await replaceFile(file, JSON.stringify(DATA_FORMAT) + '\n');
+    await fsyncDir(dir);
+  } catch (err) {
+    if (!refusesWrites(err)) throw err;
+  }
 }
 
 /** Refuses to initialise a directory that holds something other than a tcsync data directory's entries. */
@@ -62,7 +76,8 @@ async function refuseForeignEntries(dir: string): Promise<void> {
   }
 }
 
-function checkFormat(file: string, content: Buffer): void {
+/** The format version of a data directory's format file, if this tcsync reads it. */
+function checkFormat(file: string, content: Buffer): number {
   let found: { format?: unknown; version?: unknown };
   try {
     found = JSON.parse(content.toString('utf8'));
@@ -78,4 +93,5 @@ function checkFormat(file: string, content: Buffer): void {
       `${path.dirname(file)} has data format ${found.version}; this tcsync reads format ${DATA_FORMAT.version}. Use a newer tcsync.`,
     );
   }
+  return found.version;
 }

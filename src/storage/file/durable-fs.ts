@@ -83,7 +83,7 @@ export type Wait = 'pooled' | 'inline';
 
 const pooledFsync = promisify(fsync);
 
-function fsyncFd(fd: number, wait: Wait): void | Promise<void> {
+export function fsyncFd(fd: number, wait: Wait): void | Promise<void> {
   return wait === 'inline' ? fsyncSync(fd) : pooledFsync(fd);
 }
 
@@ -126,7 +126,8 @@ export async function writeNewFile(file: string, chunks: readonly Uint8Array[], 
   closeSync(fd);
 }
 
-async function writeAll(fd: number, chunks: readonly Uint8Array[]): Promise<number> {
+/** Writes every byte of `chunks` at the file's position, looping over short writes; the count written. */
+export async function writeAll(fd: number, chunks: readonly Uint8Array[]): Promise<number> {
   let rest = chunks.filter((chunk) => chunk.byteLength > 0);
   const total = rest.reduce((sum, chunk) => sum + chunk.byteLength, 0);
   const sync = total <= SYNC_IO_MAX;

@@ -43,7 +43,9 @@ async function assertFree(dataDir: string, clientId: ClientId, allowTombstone: b
 /** Writes the client's files into `paths.dir` (which must not exist), durably. */
 async function writeClient(paths: ClientPaths, client: ExportedClient): Promise<void> {
   await mkdir(paths.versionsDir, { recursive: true });
+  let loose = 0;
   for await (const version of client.versions()) {
+    loose += 1;
     try {
       await writeNewFile(paths.version(version.versionId), encodeVersion(version));
       await link(paths.version(version.versionId), paths.child(version.parentVersionId));
@@ -59,7 +61,7 @@ async function writeClient(paths: ClientPaths, client: ExportedClient): Promise<
     await writeNewFile(paths.snapshotBlob(file), [data]);
     snapshot = { ...client.snapshot, file, size: data.byteLength, crc32: crc32(data) };
   }
-  await writeNewFile(paths.meta, [Buffer.from(serializeMeta({ checkpointVersionId: client.latestVersionId, snapshot, pendingLinks: [] }))]);
+  await writeNewFile(paths.meta, [Buffer.from(serializeMeta({ checkpointVersionId: client.latestVersionId, snapshot, pendingLinks: [], packs: [], loose }))]);
   await fsyncDir(paths.versionsDir);
   await fsyncDir(paths.dir);
 }

@@ -25,14 +25,16 @@ import { renameSync } from 'node:fs';
 import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { v4 as uuidv4 } from 'uuid';
-import { TcsyncError } from '../../errors.js';
+import { isTcsyncError, TcsyncError } from '../../errors.js';
 import { assertCanonicalId, isCanonicalUuid, type ClientId } from '../../ids.js';
 import type { ClientSink, ClientSource, ExportedClient } from '../client-export.js';
 import { LruMap } from '../lru-map.js';
+import { KeyedMutex } from '../keyed-mutex.js';
 import type { ClientUsage, Storage, StorageTxn, TxnOptions } from '../storage.js';
 import { clientStateBytes } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { CommitPacing } from './commit-pacing.js';
+import { compactClient, Compactor, pruneClient, type ClientFiles, type CompactionResult } from './compaction.js';
 import { ensureFormat, makeDirDurably } from './data-dir.js';
 import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-fs.js';
 import { exportFileClient, listFileTombstones } from './file-export.js';
@@ -40,6 +42,7 @@ import { importFileClient, importFileTombstone } from './file-import.js';
 import { FileTxn, type Shared } from './file-txn.js';
 import { fileClientUsage } from './file-usage.js';
 import { ClientPaths, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
+import { PackShelf } from './pack-shelf.js';
 import { VersionMemo } from './version-memo.js';
 
 export { DATA_FORMAT } from './data-dir.js';
@@ -64,15 +67,42 @@ export interface FileStorageOptions extends LockOptions {
    * @default 8388608 (8 MiB)
    */
   readonly versionMemoBytes?: number;
+  /**
+   * A client is compacted in the background (compaction.ts) once it has this many loose
+   * versions; 0 never. 64 keeps a client's directory under about 150 files while each
+   * compaction writes a small pack (64 versions of 1 KiB, well under 50 ms), and matches the
+   * checkpoint's interval, so a compaction costs about what one more checkpoint would.
+   * @default 64
+   */
+  readonly compactAfter?: number;
+  /**
+   * How many bytes of pack indexes are kept in memory (pack-shelf.ts): 60 bytes a packed version,
+   * so about 280,000 versions.
+   * @default 16777216 (16 MiB)
+   */
+  readonly packIndexBytes?: number;
+  /** Told of a background compaction that failed (the client stays as it was). @default ignored */
+  readonly onCompactionError?: (clientId: ClientId, err: unknown) => void;
 }
 
 export class FileStorage implements Storage, ClientSource, ClientSink {
   readonly #shared: Shared;
   readonly #locks: ClientLocks;
+  readonly #compactor: Compactor;
+  /** One compaction or pruning per client at a time in this process; other processes meet at the commit. */
+  readonly #maintaining = new KeyedMutex<ClientId>();
   #closed = false;
 
-  private constructor(shared: Shared, locks: ClientLocks) {
-    this.#shared = shared;
+  private constructor(shared: Omit<Shared, 'looseVersions'>, locks: ClientLocks, options: FileStorageOptions) {
+    const compactAfter = options.compactAfter ?? 64;
+    const onError = options.onCompactionError ?? (() => undefined);
+    this.#compactor = new Compactor((clientId) => this.#maintain(clientId, (files) => compactClient(files, compactAfter)), onError);
+    this.#shared = {
+      ...shared,
+      looseVersions: (clientId, loose) => {
+        if (compactAfter > 0 && (loose === null || loose >= compactAfter)) this.#compactor.add(clientId);
+      },
+    };
     this.#locks = locks;
   }
 
@@ -95,14 +125,15 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     } catch (err) {
       throw ioError(`cannot open data directory ${dir}`, err);
     }
-    const shared: Shared = {
+    const shared: Omit<Shared, 'looseVersions'> = {
       dataDir: dir,
       checkpointEvery: options.checkpointEvery ?? 64,
       cache: new LruMap(options.clientCacheBytes ?? 16 * 1024 * 1024, clientStateBytes),
       versions: new VersionMemo(options.versionMemoBytes ?? 8 * 1024 * 1024),
+      packs: new PackShelf(options.packIndexBytes ?? 16 * 1024 * 1024),
       pacing: new CommitPacing(),
     };
-    return new FileStorage(shared, new ClientLocks(dir, options));
+    return new FileStorage(shared, new ClientLocks(dir, options), options);
   }
 
   /**
@@ -123,7 +154,11 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
    * An optimistic transaction starts without the lock and takes it only to commit changes
    * (file-txn.ts); any other holds the lock from the start, as export and repair need.
    */
-  async txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
+  txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
+    return this.#fileTxn(clientId, options);
+  }
+
+  async #fileTxn(clientId: ClientId, options: TxnOptions): Promise<FileTxn> {
     if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
     const paths = new ClientPaths(this.#shared.dataDir, clientId);
     this.#shared.pacing.opened();
@@ -205,6 +240,40 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     }
   }
 
+  /**
+   * Packs every loose version of the client (compaction.ts), as serve does by itself once a
+   * client has `compactAfter` of them; null when there was nothing to pack or another writer's
+   * compaction came first. Holds the client's lock only to commit, for milliseconds.
+   */
+  compact(clientId: ClientId): Promise<CompactionResult | null> {
+    return this.#maintain(clientId, (files) => compactClient(files, 1));
+  }
+
+  /** See Storage.pruneVersions; implemented in compaction.ts. */
+  async pruneVersions(clientId: ClientId, addedBefore: Date): Promise<number> {
+    return (await this.#maintain(clientId, (files) => pruneClient(files, addedBefore))) ?? 0;
+  }
+
+  async #maintain<T>(clientId: ClientId, work: (files: ClientFiles) => Promise<T>): Promise<T | null> {
+    if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
+    const paths = new ClientPaths(this.#shared.dataDir, clientId);
+    const files: ClientFiles = {
+      paths,
+      shelf: this.#shared.packs,
+      txn: (optimistic) => this.#fileTxn(clientId, { optimistic, passing: true }),
+    };
+    const release = await this.#maintaining.acquire(clientId);
+    try {
+      return await work(files);
+    } catch (err) {
+      // Another writer changed the client under the plan: nothing was done, and nothing is wrong.
+      if (isTcsyncError(err, 'TXN_STALE')) return null;
+      throw ioError('compact client', err);
+    } finally {
+      release();
+    }
+  }
+
   /** See Storage.clientUsage; implemented, without the lock, in file-usage.ts. */
   clientUsage(clientId: ClientId): Promise<ClientUsage | null> {
     return fileClientUsage(new ClientPaths(this.#shared.dataDir, clientId));
@@ -250,6 +319,8 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   /** Waits for open transactions to end and releases every lock this instance holds. */
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#compactor.close();
+    await this.#maintaining.drain();
     await this.#locks.close();
   }
 }

@@ -11,7 +11,7 @@
  * again. When it commits changes it takes the lock first and checks that the client is still
  * as it read it (TXN_STALE otherwise), so a commit is never made on a stale read.
  */
-import { linkSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, openSync, readSync } from 'node:fs';
 import { link, mkdir, rm, unlink } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -22,9 +22,11 @@ import type { Client, Snapshot, Version } from '../storage.js';
 import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState } from './client-cache.js';
 import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
-import { parseMeta, serializeMeta, type ClientMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
+import { parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
+import { readPackedVersion } from './pack-file.js';
+import type { PackedVersion, PackShelf } from './pack-shelf.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 import { newIncarnation, type VersionMemo } from './version-memo.js';
 
@@ -34,7 +36,34 @@ export interface Shared {
   readonly checkpointEvery: number;
   readonly cache: ClientCache;
   readonly versions: VersionMemo;
+  readonly packs: PackShelf;
   readonly pacing: CommitPacing;
+  /** Told after every commit how many loose versions the client has (null: not known), to compact it in time. */
+  readonly looseVersions: (clientId: ClientId, loose: number | null) => void;
+}
+
+/** A version of the client's history as stored, for a compaction or a pruning to plan with. */
+export interface StoredVersion {
+  readonly versionId: VersionId;
+  readonly parentVersionId: VersionId;
+  /** When it was added, in ms since the epoch. */
+  readonly addedAt: number;
+  /** Its loose `.version` file, or null when it is packed. */
+  readonly looseFile: string | null;
+}
+
+/** A new list of packs for client.json, planned without the lock (see FileTxn.replacePacks). */
+export interface PackChange {
+  /** The packs the plan read: the change is made only while client.json still lists exactly these. */
+  readonly basis: readonly PackMeta[];
+  readonly packs: readonly PackMeta[];
+  /**
+   * The client has `count` loose versions up to `through`, which must still be committed (a
+   * compaction packs every one up to the newest it packs); null when the change packs none.
+   */
+  readonly loose: { readonly through: VersionId; readonly count: number } | null;
+  /** Versions leave the history (a pruning): what is remembered of them must not be used again. */
+  readonly removesVersions: boolean;
 }
 
 /** Longest inline wait after which a commit still trusts its lease (the default lease is 8 s). */
@@ -198,6 +227,13 @@ export class FileTxn extends StagedTxn {
     const remembered = this.#state && this.#shared.versions.childOf(this.#clientId, this.#state.incarnation, parentVersionId);
     if (remembered) return Promise.resolve(remembered);
     return this.#io('read version', async () => {
+      // The latest's child is never packed: packs hold versions up to a checkpoint at most.
+      const packed = parentVersionId === this.#state?.latest ? null : await this.#packed((shelf, packs) => shelf.findByParent(this.#paths, packs, parentVersionId));
+      if (packed !== null) {
+        const version = await this.#readPacked(packed);
+        this.#rememberVersion(version);
+        return version;
+      }
       let file = this.#paths.child(parentVersionId);
       let bytes = await readFileOrNull(file);
       const pending = bytes === null ? this.#pendingChildOf(parentVersionId) : null;
@@ -205,7 +241,10 @@ export class FileTxn extends StagedTxn {
         file = this.#paths.version(pending);
         bytes = await readFileOrNull(file);
       }
-      if (bytes === null) return null;
+      if (bytes === null) {
+        if (parentVersionId !== this.#state?.latest) await this.#assertNotRewritten();
+        return null;
+      }
       const version = decodeVersion(bytes, file);
       if (version.parentVersionId !== parentVersionId) throw new TcsyncError('CORRUPT', `${file}: names parent ${version.parentVersionId}`);
       await this.#assertInView();
@@ -235,9 +274,14 @@ export class FileTxn extends StagedTxn {
 
   protected loadVersion(versionId: VersionId): Promise<Version | null> {
     return this.#io('read version', async () => {
+      const packed = await this.#packed((shelf, packs) => shelf.find(this.#paths, packs, versionId));
+      if (packed !== null) return this.#readPacked(packed);
       const file = this.#paths.version(versionId);
       const read = await readFileStatOrNull(file);
-      if (read === null) return null;
+      if (read === null) {
+        await this.#assertNotRewritten();
+        return null;
+      }
       const { bytes, nlink: links } = read;
       let version: Version;
       try {
@@ -258,6 +302,125 @@ export class FileTxn extends StagedTxn {
     });
   }
 
+  /**
+   * Looks a version up in the packs client.json lists (pack-shelf.ts). A pack is never changed,
+   * but a compaction or a pruning removes the packs it replaced once its client.json is
+   * committed: a transaction without the lock that still reads the client as it was is stale.
+   */
+  async #packed(look: (shelf: PackShelf, packs: readonly PackMeta[]) => PackedVersion | null): Promise<PackedVersion | null> {
+    const packs = this.#state?.meta.packs;
+    if (packs === undefined || packs.length === 0) return null;
+    return this.#fromPack(() => look(this.#shared.packs, packs));
+  }
+
+  #readPacked({ file, entry }: PackedVersion): Promise<Version> {
+    return this.#fromPack(() => readPackedVersion(file, entry));
+  }
+
+  async #fromPack<T>(read: () => T): Promise<T> {
+    try {
+      return read();
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      await this.#assertNotRewritten();
+      throw new TcsyncError('CORRUPT', `${this.#paths.dir}: a pack that client.json names is missing`);
+    }
+  }
+
+  /**
+   * Without the lock, what the loaded client.json named may be gone because a newer one replaced
+   * it (a compaction, a pruning, a snapshot, a deletion): then the transaction is stale, and a
+   * version not found is not an answer. Under the lock, nobody else removes anything.
+   */
+  async #assertNotRewritten(): Promise<void> {
+    if (this.#unlocked && this.#state !== null && (await this.#metaIdentity()) !== this.#state.identity) {
+      throw new TcsyncError('TXN_STALE', 'the client was rewritten while it was read');
+    }
+  }
+
+  /** The packs client.json lists, once the client is loaded (empty without a client). */
+  get packs(): readonly PackMeta[] {
+    return this.#state?.meta.packs ?? [];
+  }
+
+  /** Whether client.json counts the loose versions (not when an older tcsync wrote it). */
+  get looseKnown(): boolean {
+    return this.#state?.meta.loose !== null;
+  }
+
+  /**
+   * A stored version of the loaded client with the time it was added, from its pack's index or
+   * its loose file, or null when it is not stored. Read for planning only: its loose file may be
+   * a leftover that is not committed, which the plan's commit checks (replacePacks).
+   */
+  storedVersion(versionId: VersionId): Promise<StoredVersion | null> {
+    return this.#io('read version', async () => {
+      const packed = await this.#packed((shelf, packs) => shelf.find(this.#paths, packs, versionId));
+      if (packed !== null) return { ...packed.entry, looseFile: null };
+      const file = this.#paths.version(versionId);
+      const read = readHeadWithTime(file);
+      if (read === null) return null;
+      const { header } = parseHeader(read.head, file);
+      if (header.versionId !== versionId) throw new TcsyncError('CORRUPT', `${file}: names version ${header.versionId}`);
+      return { versionId, parentVersionId: header.parentVersionId, addedAt: read.mtimeMs, looseFile: file };
+    });
+  }
+
+  /**
+   * Commits a compaction's or a pruning's new list of packs, made without the lock: client.json,
+   * rewritten as a checkpoint at the latest version, lists them. Its rename is the commit point.
+   * False, with nothing changed, when the plan is stale: client.json lists other packs (another
+   * compaction or pruning came first), or the newest version packed is no longer committed (the
+   * client was deleted and created again). Only for a transaction holding the lock.
+   */
+  async replacePacks(change: PackChange): Promise<boolean> {
+    const client = await this.getClient();
+    const state = this.#state;
+    if (client === null || state === null || this.#unlocked) return false;
+    const same = state.meta.packs.length === change.basis.length && state.meta.packs.every((pack, i) => pack.file === change.basis[i]!.file);
+    if (!same) return false;
+    let loose = looseOf(state);
+    if (change.loose !== null) {
+      const { through, count } = change.loose;
+      if ((await this.getVersion(through)) === null) return false;
+      const since = await this.#io('read client', () => this.#stepsFrom(through, state.latest));
+      if (since === null) return false;
+      loose = count + since;
+    }
+    const oldMeta = state.meta;
+    const snapshot = oldMeta.snapshot && { ...oldMeta.snapshot, versionsSince: oldMeta.snapshot.versionsSince + state.steps };
+    const meta: ClientMeta = { checkpointVersionId: state.latest, snapshot, pendingLinks: [], packs: change.packs, loose };
+    await this.#io('commit', async () => {
+      let renamed = false;
+      try {
+        this.#lock.assertHeld();
+        await replaceFile(this.#paths.meta, serializeMeta(meta), this.#assertHeld);
+        renamed = true;
+        await fsyncDir(this.#paths.dir);
+      } catch (err) {
+        this.#shared.cache.delete(this.#clientId);
+        if (renamed && !this.#lock.takenOver()) await this.#restoreMeta(oldMeta);
+        throw err;
+      }
+      const st = await statOrNull(this.#paths.meta);
+      if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
+      const incarnation = change.removesVersions ? newIncarnation() : state.incarnation;
+      this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps: 0, leaseId: this.#lock.leaseId, incarnation });
+    });
+    return true;
+  }
+
+  /** How many links lead from `from` to `to`, following `.child` links; null when `to` is not reached. */
+  async #stepsFrom(from: VersionId, to: VersionId): Promise<number | null> {
+    let steps = 0;
+    for (let at = from; at !== to; steps++) {
+      const child = await this.#childIdOf(at, false);
+      if (child === null) return null;
+      at = child;
+    }
+    return steps;
+  }
+
   protected loadSnapshotData(_snapshot: Snapshot): Promise<Uint8Array | null> {
     return this.#io('read snapshot', async () => {
       const meta = this.#state?.meta.snapshot;
@@ -266,9 +429,7 @@ export class FileTxn extends StagedTxn {
       const bytes = await readFileOrNull(file);
       if (bytes === null) {
         // A newer snapshot's commit removes the blob it replaces, and a deletion every file.
-        if (this.#unlocked && (await this.#metaIdentity()) !== this.#state?.identity) {
-          throw new TcsyncError('TXN_STALE', 'the snapshot was replaced while it was read');
-        }
+        await this.#assertNotRewritten();
         return null;
       }
       if (bytes.byteLength !== meta.size || crc32(bytes) !== meta.crc32) {
@@ -291,6 +452,7 @@ export class FileTxn extends StagedTxn {
       } else {
         await this.#commitWithMeta(changes);
       }
+      if (this.#state !== null && changes.versions.length > 0) this.#shared.looseVersions(this.#clientId, looseOf(this.#state));
     });
   }
 
@@ -378,6 +540,13 @@ export class FileTxn extends StagedTxn {
     let snapshot: SnapshotMeta | null = null;
     const pendingLinks = versions.map(({ versionId, parentVersionId }) => ({ versionId, parentVersionId }));
     let renamed = false;
+    const meta: ClientMeta = {
+      checkpointVersionId: after.latestVersionId,
+      snapshot: null,
+      pendingLinks,
+      packs: oldMeta?.packs ?? [],
+      loose: isNew ? versions.length : addLoose(this.#state, versions.length),
+    };
     try {
       if (isNew) {
         await mkdir(this.#paths.versionsDir, { recursive: true });
@@ -400,7 +569,7 @@ export class FileTxn extends StagedTxn {
         snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
       }
       this.#lock.assertHeld();
-      await replaceFile(this.#paths.meta, serializeMeta({ checkpointVersionId: after.latestVersionId, snapshot, pendingLinks }), this.#assertHeld);
+      await replaceFile(this.#paths.meta, serializeMeta({ ...meta, snapshot }), this.#assertHeld);
       renamed = true;
       await fsyncDir(this.#paths.dir);
     } catch (err) {
@@ -414,11 +583,7 @@ export class FileTxn extends StagedTxn {
       }
       throw err;
     }
-    await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, {
-      checkpointVersionId: after.latestVersionId,
-      snapshot,
-      pendingLinks,
-    });
+    await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, { ...meta, snapshot });
   }
 
   /** The steps after a durable client.json rename; a failure here only makes the next load redo them. */
@@ -460,7 +625,7 @@ export class FileTxn extends StagedTxn {
   /** Rewrites client.json at the latest version, so that new readers follow fewer links. */
   async #checkpoint(state: ClientState): Promise<void> {
     const snapshot = state.meta.snapshot && { ...state.meta.snapshot, versionsSince: state.meta.snapshot.versionsSince + state.steps };
-    const meta: ClientMeta = { checkpointVersionId: state.latest, snapshot, pendingLinks: [] };
+    const meta: ClientMeta = { ...state.meta, checkpointVersionId: state.latest, snapshot, pendingLinks: [], loose: looseOf(state) };
     try {
       this.#lock.assertHeld();
       await replaceFile(this.#paths.meta, serializeMeta(meta), this.#assertHeld);
@@ -520,7 +685,7 @@ export class FileTxn extends StagedTxn {
     let { latest, steps } = state;
     let parent: VersionId | null = null;
     for (;;) {
-      const childId = await this.#childIdOf(latest);
+      const childId = await this.#childIdOf(latest, false);
       if (childId === null) break;
       parent = latest;
       latest = childId;
@@ -529,7 +694,15 @@ export class FileTxn extends StagedTxn {
     return { state: parent === null ? state : { ...state, latest, steps }, parent };
   }
 
-  async #childIdOf(parent: VersionId): Promise<VersionId | null> {
+  /**
+   * The id of the committed child of `parent`. `fromPacks` false looks at links only, for the
+   * versions past the checkpoint (a pack holds none of their children).
+   */
+  async #childIdOf(parent: VersionId, fromPacks = true): Promise<VersionId | null> {
+    if (fromPacks && parent !== this.#state?.latest) {
+      const packed = await this.#packed((shelf, packs) => shelf.findByParent(this.#paths, packs, parent));
+      if (packed !== null) return packed.entry.versionId;
+    }
     const file = this.#paths.child(parent);
     // Most often asked of the latest version, which has no child: a stat tells that without the
     // Error that a failed open builds.
@@ -576,6 +749,34 @@ export class FileTxn extends StagedTxn {
     } catch (err) {
       throw ioError(what, err);
     }
+  }
+}
+
+/** The client's loose versions in this state, or null when client.json did not say (an older tcsync wrote it). */
+export function looseOf(state: ClientState): number | null {
+  return addLoose(state, 0);
+}
+
+function addLoose(state: ClientState | null, added: number): number | null {
+  const loose = state?.meta.loose ?? null;
+  return loose === null || state === null ? null : loose + state.steps + added;
+}
+
+/** Up to MAX_HEADER bytes of a file and its modification time, or null when it does not exist. */
+function readHeadWithTime(file: string): { head: Buffer; mtimeMs: number } | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+  try {
+    const head = Buffer.allocUnsafe(MAX_HEADER);
+    const n = readSync(fd, head, 0, MAX_HEADER, 0);
+    return { head: head.subarray(0, n), mtimeMs: fstatSync(fd).mtimeMs };
+  } finally {
+    closeSync(fd);
   }
 }
 

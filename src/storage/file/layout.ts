@@ -8,6 +8,7 @@
  *   DATA_DIR/trash/<client>.<uuid>/           a deleted client on its way out (transient)
  *   DATA_DIR/<client>/client.json             the client's metadata (a checkpoint, see meta.ts)
  *   DATA_DIR/<client>/snapshot-<uuid>.bin     the snapshot's bytes, named in client.json
+ *   DATA_DIR/<client>/pack-<uuid>.pack        older versions in one file (pack-file.ts), named in client.json
  *   DATA_DIR/<client>/versions/<id>.version   a version: one JSON header line, then the segment
  *   DATA_DIR/<client>/versions/<parent>.child a hard link to the version whose parent is <parent>
  */
@@ -24,6 +25,7 @@ export const VERSIONS_DIR = 'versions';
 export const VERSION_SUFFIX = '.version';
 export const CHILD_SUFFIX = '.child';
 export const SNAPSHOT_BLOB = /^snapshot-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.bin$/;
+export const PACK_FILE = /^pack-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.pack$/;
 
 function checked(id: string): string {
   assertCanonicalId(id, 'a file name\'s id');
@@ -62,6 +64,11 @@ export class ClientPaths {
 
   snapshotBlob(name: string): string {
     if (!SNAPSHOT_BLOB.test(name)) throw new TcsyncError('CORRUPT', `bad snapshot file name ${JSON.stringify(name)}`);
+    return under(this.dir, name);
+  }
+
+  pack(name: string): string {
+    if (!PACK_FILE.test(name)) throw new TcsyncError('CORRUPT', `bad pack file name ${JSON.stringify(name)}`);
     return under(this.dir, name);
   }
 }

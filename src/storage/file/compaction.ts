@@ -1,0 +1,373 @@
+/**
+ * Compaction and pruning of one FileStorage client: both replace client.json's list of packs
+ * (pack-file.ts) by one planned and written without the client's lock, then committed under it
+ * in a few milliseconds (FileTxn.replacePacks: one client.json rename, the commit point).
+ *
+ * Compaction moves every loose version of the client into a new pack, merged with the newest
+ * packs while they are less than twice its size (as a binary counter carries), so a client has
+ * O(log n) packs and every version is rewritten O(log n) times. Only after client.json names the
+ * new pack are the loose files and the merged packs removed: a crash in between leaves copies
+ * that nothing reads (a loose copy of a packed version is the same bytes; an unnamed pack is
+ * ignored), which the next compaction or `verify --repair` removes.
+ *
+ * Pruning deletes the versions that the snapshot covers and that were added before a cut
+ * (Storage.pruneVersions). It packs the client first, so that every version it deletes is in a
+ * pack and the rename of client.json deletes them all at once; loose copies of them are removed
+ * before that rename, so none can be read again after it.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { v4 as uuidv4 } from 'uuid';
+import { TcsyncError } from '../../errors.js';
+import { NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
+import type { PackMeta } from './client-meta.js';
+import { fsyncDir, isErrno, readFileOrNull } from './durable-fs.js';
+import type { FileTxn, PackChange, StoredVersion } from './file-txn.js';
+import type { ClientPaths } from './layout.js';
+import { PackWriter, readRecord, type PackEntry } from './pack-file.js';
+import type { PackShelf } from './pack-shelf.js';
+import { decodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
+
+/** What compaction and pruning need of their FileStorage. */
+export interface ClientFiles {
+  readonly paths: ClientPaths;
+  readonly shelf: PackShelf;
+  /** A transaction on the client: optimistic (reads without the lock) or holding the lock. */
+  txn(optimistic: boolean): Promise<FileTxn>;
+}
+
+export interface CompactionResult {
+  /** Loose versions moved into a pack. */
+  readonly packed: number;
+  /** Packs merged into the new one. */
+  readonly merged: number;
+}
+
+/** Sync reads between two turns of the event loop, so that requests of other clients wait at most about a millisecond. */
+const READS_PER_TURN = 32;
+
+async function yieldSometimes(n: number): Promise<void> {
+  if (n % READS_PER_TURN === 0) await nextTurn();
+}
+
+async function readOnly<T>(files: ClientFiles, work: (txn: FileTxn) => Promise<T>): Promise<T> {
+  const txn = await files.txn(true);
+  try {
+    return await work(txn);
+  } finally {
+    await txn.rollback();
+  }
+}
+
+/** Commits a pack change under the lock; false when the plan was stale. */
+async function commitChange(files: ClientFiles, change: PackChange): Promise<boolean> {
+  const txn = await files.txn(false);
+  try {
+    const done = await txn.replacePacks(change);
+    await txn.commit();
+    return done;
+  } catch (err) {
+    await txn.rollback();
+    throw err;
+  }
+}
+
+/** The client's loose versions, oldest first: from the latest back to a packed version or the start. */
+async function looseChain(txn: FileTxn, latest: VersionId): Promise<StoredVersion[]> {
+  const chain: StoredVersion[] = [];
+  for (let id = latest; id !== NIL_VERSION_ID; ) {
+    const stored = await txn.storedVersion(id);
+    if (stored === null || stored.looseFile === null) break;
+    chain.push(stored);
+    id = stored.parentVersionId;
+    await yieldSometimes(chain.length);
+  }
+  return chain.reverse();
+}
+
+/** How many of the newest packs a new pack of `versions` versions takes in (see the file's comment). */
+function packsToMerge(packs: readonly PackMeta[], versions: number): number {
+  let merged = versions;
+  let k = packs.length;
+  while (k > 0 && packs[k - 1]!.versions < 2 * merged) {
+    merged += packs[k - 1]!.versions;
+    k--;
+  }
+  return packs.length - k;
+}
+
+/** Copies every record of `pack`, checked, into `writer`. */
+async function copyPack(files: ClientFiles, pack: PackMeta, writer: PackWriter): Promise<void> {
+  const file = files.paths.pack(pack.file);
+  const entries = files.shelf.index(files.paths, pack).entries();
+  await copyRecords(file, entries, writer);
+}
+
+async function copyRecords(file: string, entries: readonly PackEntry[], writer: PackWriter): Promise<void> {
+  const fd = openSync(file, 'r');
+  try {
+    let n = 0;
+    for (const entry of entries) {
+      const { bytes } = readRecord(fd, file, entry);
+      await writer.add(bytes, entry);
+      await yieldSometimes(++n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Copies loose versions, checked, into `writer`. */
+async function copyLoose(chain: readonly StoredVersion[], writer: PackWriter): Promise<void> {
+  let n = 0;
+  for (const stored of chain) {
+    const file = stored.looseFile!;
+    const bytes = await readFileOrNull(file);
+    if (bytes === null) throw new TcsyncError('TXN_STALE', `${file}: removed while it was packed`);
+    const version = decodeVersion(bytes, file);
+    if (version.versionId !== stored.versionId) throw new TcsyncError('CORRUPT', `${file}: names version ${version.versionId}`);
+    await writer.add(bytes, stored);
+    await yieldSometimes(++n);
+  }
+}
+
+/** Writes a new pack of the given packs' records and then `chain`, and names it; its entry for client.json. */
+async function writePack(files: ClientFiles, packs: readonly PackMeta[], chain: readonly StoredVersion[]): Promise<PackMeta> {
+  const versions = packs.reduce((sum, pack) => sum + pack.versions, chain.length);
+  const name = `pack-${uuidv4()}.pack`;
+  const writer = PackWriter.create(files.paths.pack(name), versions);
+  try {
+    for (const pack of packs) await copyPack(files, pack, writer);
+    await copyLoose(chain, writer);
+    const size = await writer.finish(files.paths.dir, versions);
+    return { file: name, versions, size };
+  } catch (err) {
+    writer.abandon();
+    throw err;
+  }
+}
+
+/**
+ * Removes a loose version's two names. Its `.child` is removed only while it still names this
+ * version: after a deletion and a new client under the same id, that name may be the new one's.
+ */
+async function removeLoose(files: ClientFiles, version: StoredVersion): Promise<void> {
+  const child = files.paths.child(version.parentVersionId);
+  const head = await readFileOrNull(child).catch(() => null);
+  if (head !== null) {
+    try {
+      if (parseHeader(head.subarray(0, MAX_HEADER), child).header.versionId === version.versionId) await unlinkIfThere(child);
+    } catch (err) {
+      if (!(err instanceof TcsyncError)) throw err;
+    }
+  }
+  await unlinkIfThere(files.paths.version(version.versionId));
+}
+
+async function unlinkIfThere(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) throw err;
+  }
+}
+
+/** Removes files a committed change replaced; best effort, as what is left is never read. */
+async function removeReplaced(files: ClientFiles, loose: readonly StoredVersion[], packs: readonly PackMeta[]): Promise<void> {
+  try {
+    let n = 0;
+    for (const version of loose) {
+      await removeLoose(files, version);
+      await yieldSometimes(++n);
+    }
+    for (const pack of packs) await unlinkIfThere(files.paths.pack(pack.file));
+    if (loose.length > 0) await fsyncDir(files.paths.versionsDir);
+    if (packs.length > 0) await fsyncDir(files.paths.dir);
+  } catch {
+    // Left for the next compaction or verify --repair: copies of packed versions, unnamed packs.
+  }
+}
+
+/**
+ * Packs the client's loose versions when it has at least `minLoose` of them (1 packs any).
+ * Null when there was nothing to do or the plan went stale (another writer came first).
+ * Records the number of loose versions in client.json when an older tcsync left it unsaid.
+ */
+export async function compactClient(files: ClientFiles, minLoose: number): Promise<CompactionResult | null> {
+  const plan = await readOnly(files, async (txn) => {
+    const client = await txn.getClient();
+    if (client === null) return null;
+    return { basis: txn.packs, latest: client.latestVersionId, chain: await looseChain(txn, client.latestVersionId), known: txn.looseKnown };
+  });
+  if (plan === null || plan.latest === NIL_VERSION_ID) return null;
+  const { basis, chain } = plan;
+  if (chain.length === 0 || chain.length < minLoose) {
+    // Below the threshold: say how many loose versions there are, once, so that commits can count on.
+    if (!plan.known) await commitChange(files, { basis, packs: basis, loose: { through: plan.latest, count: chain.length }, removesVersions: false });
+    return null;
+  }
+  const merged = basis.slice(basis.length - packsToMerge(basis, chain.length));
+  const pack = await writePack(files, merged, chain);
+  const packs = [...basis.slice(0, basis.length - merged.length), pack];
+  const newest = chain[chain.length - 1]!.versionId;
+  let committed = false;
+  try {
+    committed = await commitChange(files, { basis, packs, loose: { through: newest, count: 0 }, removesVersions: false });
+  } finally {
+    if (!committed) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
+  }
+  if (!committed) return null;
+  await removeReplaced(files, chain, merged);
+  return { packed: chain.length, merged: merged.length };
+}
+
+interface PrunePlan {
+  readonly basis: readonly PackMeta[];
+  /** The versions to delete, by id. */
+  readonly pruned: ReadonlyMap<VersionId, StoredVersion>;
+  /** A version to delete is loose: pack first. */
+  readonly needsPacking: boolean;
+}
+
+/** Plans a pruning (see Storage.pruneVersions for the rule). */
+async function planPrune(files: ClientFiles, addedBefore: number): Promise<PrunePlan | null> {
+  return readOnly(files, async (txn) => {
+    const client = await txn.getClient();
+    if (client === null || client.snapshot === null) return null;
+    // The newest of the snapshot's version and its ancestors that is older than the cut...
+    let at: StoredVersion | null = null;
+    let n = 0;
+    for (let id = client.snapshot.versionId; id !== NIL_VERSION_ID; ) {
+      const stored = await txn.storedVersion(id);
+      if (stored === null) return null;
+      if (stored.addedAt < addedBefore) {
+        at = stored;
+        break;
+      }
+      id = stored.parentVersionId;
+      await yieldSometimes(++n);
+    }
+    if (at === null) return null;
+    // ...and every ancestor of it.
+    const pruned = new Map<VersionId, StoredVersion>();
+    let needsPacking = false;
+    for (let stored: StoredVersion | null = at; stored !== null; ) {
+      pruned.set(stored.versionId, stored);
+      needsPacking ||= stored.looseFile !== null;
+      stored = stored.parentVersionId === NIL_VERSION_ID ? null : await txn.storedVersion(stored.parentVersionId);
+      await yieldSometimes(++n);
+    }
+    return { basis: txn.packs, pruned, needsPacking };
+  });
+}
+
+/** Attempts of a pruning whose plan went stale before it gives up until the next time. */
+const PRUNE_ATTEMPTS = 3;
+
+/** Deletes the versions the snapshot covers that were added before `addedBefore`; how many. */
+export async function pruneClient(files: ClientFiles, addedBefore: Date): Promise<number> {
+  for (let attempt = 0; attempt < PRUNE_ATTEMPTS; attempt++) {
+    let plan = await planPrune(files, addedBefore.getTime());
+    if (plan?.needsPacking) {
+      await compactClient(files, 1);
+      plan = await planPrune(files, addedBefore.getTime());
+    }
+    if (plan === null) return 0;
+    if (plan.needsPacking) continue;
+    const done = await prunePacked(files, plan);
+    if (done !== null) return done;
+  }
+  return 0;
+}
+
+/** Prunes what the plan names, all of it packed; null when the plan went stale. */
+async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number | null> {
+  const { basis, pruned } = plan;
+  const kept: PackMeta[] = [];
+  const written: PackMeta[] = [];
+  const replaced: PackMeta[] = [];
+  let committed = false;
+  try {
+    for (const pack of basis) {
+      const entries = files.shelf.index(files.paths, pack).entries();
+      const keep = entries.filter((entry) => !pruned.has(entry.versionId));
+      if (keep.length === entries.length) {
+        kept.push(pack);
+        continue;
+      }
+      replaced.push(pack);
+      if (keep.length === 0) continue;
+      const rewritten = await rewritePack(files, pack, keep);
+      written.push(rewritten);
+      kept.push(rewritten);
+    }
+    // No loose copy of a pruned version may outlive the commit: it would be read as committed.
+    const copies = [...pruned.values()];
+    for (const version of copies) await removeLoose(files, version);
+    await fsyncDir(files.paths.versionsDir);
+    committed = await commitChange(files, { basis, packs: kept, loose: null, removesVersions: true });
+  } finally {
+    if (!committed) for (const pack of written) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
+  }
+  if (!committed) return null;
+  await removeReplaced(files, [], replaced);
+  return pruned.size;
+}
+
+async function rewritePack(files: ClientFiles, pack: PackMeta, keep: readonly PackEntry[]): Promise<PackMeta> {
+  const name = `pack-${uuidv4()}.pack`;
+  const writer = PackWriter.create(files.paths.pack(name), keep.length);
+  try {
+    await copyRecords(files.paths.pack(pack.file), keep, writer);
+    const size = await writer.finish(files.paths.dir, keep.length);
+    return { file: name, versions: keep.length, size };
+  } catch (err) {
+    writer.abandon();
+    throw err;
+  }
+}
+
+/** Compactions waiting to run in the background of one FileStorage, one client at a time. */
+export class Compactor {
+  readonly #pending = new Set<ClientId>();
+  readonly #run: (clientId: ClientId) => Promise<unknown>;
+  readonly #onError: (clientId: ClientId, err: unknown) => void;
+  #running: Promise<void> | null = null;
+  #closed = false;
+
+  constructor(run: (clientId: ClientId) => Promise<unknown>, onError: (clientId: ClientId, err: unknown) => void) {
+    this.#run = run;
+    this.#onError = onError;
+  }
+
+  /** Queues the client; it is compacted soon, after the clients queued before it. */
+  add(clientId: ClientId): void {
+    if (this.#closed) return;
+    this.#pending.add(clientId);
+    this.#running ??= this.#drain().finally(() => {
+      this.#running = null;
+    });
+  }
+
+  async #drain(): Promise<void> {
+    // Started after the commit that queued the client has answered.
+    await nextTurn();
+    for (const clientId of this.#pending) {
+      this.#pending.delete(clientId);
+      if (this.#closed) break;
+      try {
+        await this.#run(clientId);
+      } catch (err) {
+        this.#onError(clientId, err);
+      }
+    }
+  }
+
+  /** Drops what is queued and waits for the compaction under way. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#pending.clear();
+    await this.#running;
+  }
+}
