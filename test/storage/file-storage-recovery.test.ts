@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
 import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId, type VersionId } from '../../src/ids.js';
-import { FileStorage } from '../../src/storage/file/file-storage.js';
+import { DATA_FORMAT, FileStorage } from '../../src/storage/file/file-storage.js';
 import { encodeVersion } from '../../src/storage/file/version-file.js';
 import { withTxn, type StorageTxn } from '../../src/storage/storage.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
@@ -242,7 +242,7 @@ describe('hostile input and bad state', () => {
     const fresh = path.join(dir, 'a', 'b');
     const opened = await FileStorage.open(fresh);
     await opened.close();
-    expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
+    expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual(DATA_FORMAT);
   });
 
   it('a data directory that cannot be created fails at once instead of hanging', async () => {
@@ -260,7 +260,7 @@ describe('hostile input and bad state', () => {
       const opened = await Promise.all(Array.from({ length: 8 }, () => FileStorage.open(fresh)));
       await Promise.all(opened.map((s) => s.close()));
       expect((await readdir(fresh)).sort()).toEqual(['format.json', 'locks', 'tombstones', 'trash']);
-      expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
+      expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual(DATA_FORMAT);
     }
   });
 
@@ -269,7 +269,7 @@ describe('hostile input and bad state', () => {
     await writeFile(path.join(fresh, 'format.json.1234567'), '{"format":"tc');
     const opened = await FileStorage.open(fresh);
     await opened.close();
-    expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual({ format: 'tcsync', version: 1 });
+    expect(JSON.parse(await readFile(path.join(fresh, 'format.json'), 'utf8'))).toEqual(DATA_FORMAT);
     await removeDir(fresh);
   });
 
