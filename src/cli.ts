@@ -15,6 +15,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   backup: () => import('./cli/backup.js'),
   migrate: () => import('./cli/migrate.js'),
   usage: () => import('./cli/usage.js'),
+  compact: () => import('./cli/compact.js'),
 };
 
 const USAGE = `usage: tcsync <command> [options]
@@ -25,6 +26,7 @@ commands:
   backup   copy a live data directory consistently
   migrate  copy every client between a data directory, PostgreSQL and upstream's SQLite
   usage    list clients by the bytes they store, largest first
+  compact  pack the loose versions of every client of a data directory
 
 'tcsync <command> --help' describes a command's options.`;
 

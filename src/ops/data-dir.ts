@@ -20,7 +20,8 @@ export async function openDataDir(dataDir: string, options: FileStorageOptions =
     if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
     throw new OpsError('NOT_A_DATA_DIR', `${dir} is not a tcsync data directory (it has no ${FORMAT_FILE})`);
   }
-  return FileStorage.open(dir, options);
+  // An ops command touches clients once: background compaction is serve's, or `tcsync compact`'s on purpose.
+  return FileStorage.open(dir, { compactAfter: 0, ...options });
 }
 
 export async function exists(file: string): Promise<boolean> {

@@ -97,7 +97,7 @@ export interface CliResult {
 }
 
 /** Runs a command's built module (`dist/cli/<command>.js`) in its own process, as the dispatcher would. */
-export function runCli(command: 'verify' | 'backup' | 'migrate' | 'usage', args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function runCli(command: 'verify' | 'backup' | 'migrate' | 'usage' | 'compact', args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const script = 'const { main } = await import(process.argv[1]); process.exitCode = await main(process.argv.slice(2));';
   const module = path.join(ROOT, 'dist', 'cli', `${command}.js`);
   return new Promise((resolve) => {
