@@ -1,7 +1,8 @@
 /**
  * Compaction and pruning of one FileStorage client: both replace client.json's list of packs
- * (pack-file.ts) by one planned and written without the client's lock, then committed under it
- * in a few milliseconds (FileTxn.replacePacks: one client.json rename, the commit point).
+ * (pack-file.ts) by one planned and written without the client's lock; under the lock they only
+ * rename the new client.json into place (FileTxn.replaceMeta), the commit point, so a writer of
+ * the client waits for a rename and a few lookups, not for a disk flush.
  *
  * Compaction moves every loose version of the client into a new pack, merged with the newest
  * packs while they are less than twice its size (as a binary counter carries), so a client has
@@ -21,10 +22,10 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
-import type { PackMeta } from './client-meta.js';
-import { fsyncDir, isErrno, readFileOrNull } from './durable-fs.js';
-import type { FileTxn, PackChange, StoredVersion } from './file-txn.js';
-import type { ClientPaths } from './layout.js';
+import { serializeMeta, type ClientMeta, type PackMeta } from './client-meta.js';
+import { fsyncDir, isErrno, readFileOrNull, writeNewFile } from './durable-fs.js';
+import type { FileTxn, StoredVersion } from './file-txn.js';
+import { tempPathOf, type ClientPaths } from './layout.js';
 import { PackWriter, readRecord, type PackEntry } from './pack-file.js';
 import type { PackShelf } from './pack-shelf.js';
 import { decodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
@@ -60,17 +61,29 @@ async function readOnly<T>(files: ClientFiles, work: (txn: FileTxn) => Promise<T
   }
 }
 
-/** Commits a pack change under the lock; false when the plan was stale. */
-async function commitChange(files: ClientFiles, change: PackChange): Promise<boolean> {
-  const txn = await files.txn(false);
+/**
+ * Commits a planned client.json: written and fsync'd first, then renamed into place under the
+ * lock (FileTxn.replaceMeta), then made durable. False when the plan was stale.
+ */
+async function commitMeta(files: ClientFiles, meta: ClientMeta, basis: readonly PackMeta[], removesVersions: boolean): Promise<boolean> {
+  const file = tempPathOf(files.paths.meta);
+  await writeNewFile(file, [Buffer.from(serializeMeta(meta))]);
+  let done = false;
   try {
-    const done = await txn.replacePacks(change);
-    await txn.commit();
-    return done;
-  } catch (err) {
-    await txn.rollback();
-    throw err;
+    const txn = await files.txn(false);
+    try {
+      done = await txn.replaceMeta({ meta, file, basis, removesVersions });
+      await txn.commit();
+    } catch (err) {
+      await txn.rollback();
+      throw err;
+    }
+  } finally {
+    if (!done) await unlinkIfThere(file);
   }
+  // What it replaced is removed only once the rename is durable.
+  if (done) await fsyncDir(files.paths.dir);
+  return done;
 }
 
 /** The client's loose versions, oldest first: from the latest back to a packed version or the start. */
@@ -198,22 +211,24 @@ export async function compactClient(files: ClientFiles, minLoose: number): Promi
   const plan = await readOnly(files, async (txn) => {
     const client = await txn.getClient();
     if (client === null) return null;
-    return { basis: txn.packs, latest: client.latestVersionId, chain: await looseChain(txn, client.latestVersionId), known: txn.looseKnown };
+    const base = txn.planMeta();
+    return base && { base, chain: await looseChain(txn, client.latestVersionId) };
   });
-  if (plan === null || plan.latest === NIL_VERSION_ID) return null;
-  const { basis, chain } = plan;
+  if (plan === null || plan.base.checkpointVersionId === NIL_VERSION_ID) return null;
+  const { base, chain } = plan;
+  const basis = base.packs;
   if (chain.length === 0 || chain.length < minLoose) {
     // Below the threshold: say how many loose versions there are, once, so that commits can count on.
-    if (!plan.known) await commitChange(files, { basis, packs: basis, loose: { through: plan.latest, count: chain.length }, removesVersions: false });
+    if (base.loose === null) await commitMeta(files, { ...base, loose: chain.length }, basis, false);
     return null;
   }
   const merged = basis.slice(basis.length - packsToMerge(basis, chain.length));
   const pack = await writePack(files, merged, chain);
   const packs = [...basis.slice(0, basis.length - merged.length), pack];
-  const newest = chain[chain.length - 1]!.versionId;
   let committed = false;
   try {
-    committed = await commitChange(files, { basis, packs, loose: { through: newest, count: 0 }, removesVersions: false });
+    // The checkpoint is the newest version packed: no version up to it is loose.
+    committed = await commitMeta(files, { ...base, packs, loose: 0 }, basis, false);
   } finally {
     if (!committed) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
   }
@@ -223,7 +238,7 @@ export async function compactClient(files: ClientFiles, minLoose: number): Promi
 }
 
 interface PrunePlan {
-  readonly basis: readonly PackMeta[];
+  readonly base: ClientMeta;
   /** The versions to delete, by id. */
   readonly pruned: ReadonlyMap<VersionId, StoredVersion>;
   /** A version to delete is loose: pack first. */
@@ -258,7 +273,7 @@ async function planPrune(files: ClientFiles, addedBefore: number): Promise<Prune
       stored = stored.parentVersionId === NIL_VERSION_ID ? null : await txn.storedVersion(stored.parentVersionId);
       await yieldSometimes(++n);
     }
-    return { basis: txn.packs, pruned, needsPacking };
+    return { base: txn.planMeta()!, pruned, needsPacking };
   });
 }
 
@@ -283,7 +298,8 @@ export async function pruneClient(files: ClientFiles, addedBefore: Date): Promis
 
 /** Prunes what the plan names, all of it packed; null when the plan went stale. */
 async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number | null> {
-  const { basis, pruned } = plan;
+  const { base, pruned } = plan;
+  const basis = base.packs;
   const kept: PackMeta[] = [];
   const written: PackMeta[] = [];
   const replaced: PackMeta[] = [];
@@ -306,7 +322,7 @@ async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number 
     const copies = [...pruned.values()];
     for (const version of copies) await removeLoose(files, version);
     await fsyncDir(files.paths.versionsDir);
-    committed = await commitChange(files, { basis, packs: kept, loose: null, removesVersions: true });
+    committed = await commitMeta(files, { ...base, packs: kept }, basis, true);
   } finally {
     if (!committed) for (const pack of written) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
   }

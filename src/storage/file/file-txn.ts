@@ -11,7 +11,7 @@
  * again. When it commits changes it takes the lock first and checks that the client is still
  * as it read it (TXN_STALE otherwise), so a commit is never made on a stale read.
  */
-import { closeSync, fstatSync, linkSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, openSync, readSync, renameSync } from 'node:fs';
 import { link, mkdir, rm, unlink } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -52,16 +52,16 @@ export interface StoredVersion {
   readonly looseFile: string | null;
 }
 
-/** A new list of packs for client.json, planned without the lock (see FileTxn.replacePacks). */
-export interface PackChange {
-  /** The packs the plan read: the change is made only while client.json still lists exactly these. */
+/**
+ * A client.json planned without the lock by a compaction or a pruning, already written and
+ * fsync'd under a temporary name (see FileTxn.replaceMeta).
+ */
+export interface PreparedMeta {
+  readonly meta: ClientMeta;
+  /** The temporary file holding it. */
+  readonly file: string;
+  /** The packs the plan read: it is committed only while client.json still lists exactly these. */
   readonly basis: readonly PackMeta[];
-  readonly packs: readonly PackMeta[];
-  /**
-   * The client has `count` loose versions up to `through`, which must still be committed (a
-   * compaction packs every one up to the newest it packs); null when the change packs none.
-   */
-  readonly loose: { readonly through: VersionId; readonly count: number } | null;
   /** Versions leave the history (a pruning): what is remembered of them must not be used again. */
   readonly removesVersions: boolean;
 }
@@ -343,15 +343,10 @@ export class FileTxn extends StagedTxn {
     return this.#state?.meta.packs ?? [];
   }
 
-  /** Whether client.json counts the loose versions (not when an older tcsync wrote it). */
-  get looseKnown(): boolean {
-    return this.#state?.meta.loose !== null;
-  }
-
   /**
    * A stored version of the loaded client with the time it was added, from its pack's index or
    * its loose file, or null when it is not stored. Read for planning only: its loose file may be
-   * a leftover that is not committed, which the plan's commit checks (replacePacks).
+   * a leftover that is not committed, which the plan's commit checks (replaceMeta).
    */
   storedVersion(versionId: VersionId): Promise<StoredVersion | null> {
     return this.#io('read version', async () => {
@@ -367,47 +362,51 @@ export class FileTxn extends StagedTxn {
   }
 
   /**
-   * Commits a compaction's or a pruning's new list of packs, made without the lock: client.json,
-   * rewritten as a checkpoint at the latest version, lists them. Its rename is the commit point.
-   * False, with nothing changed, when the plan is stale: client.json lists other packs (another
-   * compaction or pruning came first), or the newest version packed is no longer committed (the
-   * client was deleted and created again). Only for a transaction holding the lock.
+   * client.json as this transaction sees the client, as a checkpoint at its latest version: what
+   * a compaction or a pruning plans from, changing its packs. Null without a client.
    */
-  async replacePacks(change: PackChange): Promise<boolean> {
+  planMeta(): ClientMeta | null {
+    const state = this.#state;
+    if (state === null) return null;
+    const { snapshot } = state.meta;
+    return {
+      checkpointVersionId: state.latest,
+      snapshot: snapshot && { ...snapshot, versionsSince: snapshot.versionsSince + state.steps },
+      pendingLinks: [],
+      packs: state.meta.packs,
+      loose: looseOf(state),
+    };
+  }
+
+  /**
+   * Commits a client.json that a compaction or a pruning planned and wrote without the lock
+   * (planMeta): its rename into place is the commit point, the only step made under the lock, so
+   * the lock is held for a rename and a few lookups. Its checkpoint may be older than the latest
+   * version now: links lead on from it. False, with nothing changed, when the plan is stale:
+   * client.json lists other packs or another snapshot, or the checkpoint is no longer committed
+   * (the client was deleted and created again). The caller fsyncs the client directory before it
+   * relies on the commit. Only for a transaction holding the lock.
+   */
+  async replaceMeta(prepared: PreparedMeta): Promise<boolean> {
     const client = await this.getClient();
     const state = this.#state;
     if (client === null || state === null || this.#unlocked) return false;
-    const same = state.meta.packs.length === change.basis.length && state.meta.packs.every((pack, i) => pack.file === change.basis[i]!.file);
-    if (!same) return false;
-    let loose = looseOf(state);
-    if (change.loose !== null) {
-      const { through, count } = change.loose;
-      if ((await this.getVersion(through)) === null) return false;
-      const since = await this.#io('read client', () => this.#stepsFrom(through, state.latest));
-      if (since === null) return false;
-      loose = count + since;
-    }
-    const oldMeta = state.meta;
-    const snapshot = oldMeta.snapshot && { ...oldMeta.snapshot, versionsSince: oldMeta.snapshot.versionsSince + state.steps };
-    const meta: ClientMeta = { checkpointVersionId: state.latest, snapshot, pendingLinks: [], packs: change.packs, loose };
-    await this.#io('commit', async () => {
-      let renamed = false;
-      try {
-        this.#lock.assertHeld();
-        await replaceFile(this.#paths.meta, serializeMeta(meta), this.#assertHeld);
-        renamed = true;
-        await fsyncDir(this.#paths.dir);
-      } catch (err) {
-        this.#shared.cache.delete(this.#clientId);
-        if (renamed && !this.#lock.takenOver()) await this.#restoreMeta(oldMeta);
-        throw err;
-      }
+    const { meta, basis } = prepared;
+    const samePacks = state.meta.packs.length === basis.length && state.meta.packs.every((pack, i) => pack.file === basis[i]!.file);
+    if (!samePacks || state.meta.snapshot?.file !== meta.snapshot?.file) return false;
+    const through = meta.checkpointVersionId;
+    if (through !== state.latest && (await this.getVersion(through)) === null) return false;
+    return this.#io('commit', async () => {
+      const steps = await this.#stepsFrom(through, state.latest);
+      if (steps === null) return false;
+      this.#lock.assertHeld();
+      renameSync(prepared.file, this.#paths.meta);
       const st = await statOrNull(this.#paths.meta);
       if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
-      const incarnation = change.removesVersions ? newIncarnation() : state.incarnation;
-      this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps: 0, leaseId: this.#lock.leaseId, incarnation });
+      const incarnation = prepared.removesVersions ? newIncarnation() : state.incarnation;
+      this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps, leaseId: this.#lock.leaseId, incarnation });
+      return true;
     });
-    return true;
   }
 
   /** How many links lead from `from` to `to`, following `.child` links; null when `to` is not reached. */

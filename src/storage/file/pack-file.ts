@@ -51,7 +51,8 @@ export interface PackEntry {
   readonly addedAt: number;
 }
 
-function idBytes(id: VersionId): Buffer {
+/** A version id as the 16 bytes an index holds: the key of PackIndex's lookups. */
+export function idBytes(id: VersionId): Buffer {
   return Buffer.from(id.replaceAll('-', ''), 'hex');
 }
 
@@ -139,16 +140,16 @@ export class PackIndex {
     return this.#bytes.compare(key, 0, 16, at, at + 16);
   }
 
-  /** The entry of `versionId`, or null. */
-  find(versionId: VersionId): PackEntry | null {
-    const i = this.#search(idBytes(versionId), 0, (k) => k);
+  /** The entry of the version whose id is `key` (idBytes), or null. */
+  find(key: Buffer): PackEntry | null {
+    const i = this.#search(key, 0, (k) => k);
     return i === null ? null : this.#entryAt(i);
   }
 
-  /** The entry whose parent is `parentVersionId`, or null. */
-  findByParent(parentVersionId: VersionId): PackEntry | null {
+  /** The entry whose parent's id is `key` (idBytes), or null. */
+  findByParent(key: Buffer): PackEntry | null {
     const positions = this.versions * ENTRY_BYTES;
-    const i = this.#search(idBytes(parentVersionId), 16, (k) => this.#bytes.readUInt32LE(positions + k * POSITION_BYTES));
+    const i = this.#search(key, 16, (k) => this.#bytes.readUInt32LE(positions + k * POSITION_BYTES));
     return i === null ? null : this.#entryAt(i);
   }
 

@@ -8,7 +8,7 @@ import type { VersionId } from '../../ids.js';
 import { LruMap } from '../lru-map.js';
 import type { PackMeta } from './client-meta.js';
 import type { ClientPaths } from './layout.js';
-import { readPackIndex, type PackEntry, type PackIndex } from './pack-file.js';
+import { idBytes, readPackIndex, type PackEntry, type PackIndex } from './pack-file.js';
 
 /** A version found in a pack: the pack's path and the entry. */
 export interface PackedVersion {
@@ -39,12 +39,14 @@ export class PackShelf {
 
   /** The packed version with this id, newest pack first. */
   find(paths: ClientPaths, packs: readonly PackMeta[], versionId: VersionId): PackedVersion | null {
-    return this.#search(paths, packs, (index) => index.find(versionId));
+    const key = idBytes(versionId);
+    return this.#search(paths, packs, (index) => index.find(key));
   }
 
   /** The packed version whose parent is `parentVersionId`. */
   findByParent(paths: ClientPaths, packs: readonly PackMeta[], parentVersionId: VersionId): PackedVersion | null {
-    return this.#search(paths, packs, (index) => index.findByParent(parentVersionId));
+    const key = idBytes(parentVersionId);
+    return this.#search(paths, packs, (index) => index.findByParent(key));
   }
 
   #search(paths: ClientPaths, packs: readonly PackMeta[], look: (index: PackIndex) => PackEntry | null): PackedVersion | null {
