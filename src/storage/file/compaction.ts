@@ -23,12 +23,12 @@ import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
 import { serializeMeta, type ClientMeta, type PackMeta } from './client-meta.js';
-import { fsyncDir, isErrno, readFileOrNull, writeNewFile } from './durable-fs.js';
+import { fsyncDir, isErrno, readFileOrNull, statOrNull, writeNewFile } from './durable-fs.js';
 import type { FileTxn, StoredVersion } from './file-txn.js';
 import { tempPathOf, type ClientPaths } from './layout.js';
 import { PackWriter, readRecord, type PackEntry } from './pack-file.js';
 import type { PackShelf } from './pack-shelf.js';
-import { decodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
+import { decodeVersion } from './version-file.js';
 
 /** What compaction and pruning need of their FileStorage. */
 export interface ClientFiles {
@@ -161,23 +161,6 @@ async function writePack(files: ClientFiles, packs: readonly PackMeta[], chain: 
   }
 }
 
-/**
- * Removes a loose version's two names. Its `.child` is removed only while it still names this
- * version: after a deletion and a new client under the same id, that name may be the new one's.
- */
-async function removeLoose(files: ClientFiles, version: StoredVersion): Promise<void> {
-  const child = files.paths.child(version.parentVersionId);
-  const head = await readFileOrNull(child).catch(() => null);
-  if (head !== null) {
-    try {
-      if (parseHeader(head.subarray(0, MAX_HEADER), child).header.versionId === version.versionId) await unlinkIfThere(child);
-    } catch (err) {
-      if (!(err instanceof TcsyncError)) throw err;
-    }
-  }
-  await unlinkIfThere(files.paths.version(version.versionId));
-}
-
 async function unlinkIfThere(file: string): Promise<void> {
   try {
     await unlink(file);
@@ -186,16 +169,33 @@ async function unlinkIfThere(file: string): Promise<void> {
   }
 }
 
+/** Loose versions whose names are removed at once, each batch one round of the threadpool. */
+const REMOVE_BATCH = 16;
+
+/** The client directory's inode: another one means the client was deleted and made again meanwhile. */
+async function dirInode(files: ClientFiles): Promise<bigint | null> {
+  return (await statOrNull(files.paths.dir))?.ino ?? null;
+}
+
+/**
+ * Removes the two names of loose versions that a pack holds. Only while the client directory is
+ * the one planned from: after a deletion and a new client under the same id (a new directory),
+ * the same names may be the new client's.
+ */
+async function removeLooseCopies(files: ClientFiles, versions: readonly StoredVersion[], dir: bigint): Promise<void> {
+  for (let i = 0; i < versions.length; i += REMOVE_BATCH) {
+    if ((await dirInode(files)) !== dir) return;
+    const batch = versions.slice(i, i + REMOVE_BATCH);
+    await Promise.all(batch.flatMap((v) => [unlinkIfThere(files.paths.child(v.parentVersionId)), unlinkIfThere(files.paths.version(v.versionId))]));
+  }
+  if (versions.length > 0) await fsyncDir(files.paths.versionsDir);
+}
+
 /** Removes files a committed change replaced; best effort, as what is left is never read. */
-async function removeReplaced(files: ClientFiles, loose: readonly StoredVersion[], packs: readonly PackMeta[]): Promise<void> {
+async function removeReplaced(files: ClientFiles, loose: readonly StoredVersion[], packs: readonly PackMeta[], dir: bigint): Promise<void> {
   try {
-    let n = 0;
-    for (const version of loose) {
-      await removeLoose(files, version);
-      await yieldSometimes(++n);
-    }
+    await removeLooseCopies(files, loose, dir);
     for (const pack of packs) await unlinkIfThere(files.paths.pack(pack.file));
-    if (loose.length > 0) await fsyncDir(files.paths.versionsDir);
     if (packs.length > 0) await fsyncDir(files.paths.dir);
   } catch {
     // Left for the next compaction or verify --repair: copies of packed versions, unnamed packs.
@@ -208,13 +208,14 @@ async function removeReplaced(files: ClientFiles, loose: readonly StoredVersion[
  * Records the number of loose versions in client.json when an older tcsync left it unsaid.
  */
 export async function compactClient(files: ClientFiles, minLoose: number): Promise<CompactionResult | null> {
+  const dir = await dirInode(files);
   const plan = await readOnly(files, async (txn) => {
     const client = await txn.getClient();
     if (client === null) return null;
     const base = txn.planMeta();
     return base && { base, chain: await looseChain(txn, client.latestVersionId) };
   });
-  if (plan === null || plan.base.checkpointVersionId === NIL_VERSION_ID) return null;
+  if (plan === null || dir === null || plan.base.checkpointVersionId === NIL_VERSION_ID) return null;
   const { base, chain } = plan;
   const basis = base.packs;
   if (chain.length === 0 || chain.length < minLoose) {
@@ -233,12 +234,14 @@ export async function compactClient(files: ClientFiles, minLoose: number): Promi
     if (!committed) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
   }
   if (!committed) return null;
-  await removeReplaced(files, chain, merged);
+  await removeReplaced(files, chain, merged, dir);
   return { packed: chain.length, merged: merged.length };
 }
 
 interface PrunePlan {
   readonly base: ClientMeta;
+  /** The client directory's inode when planned. */
+  readonly dir: bigint;
   /** The versions to delete, by id. */
   readonly pruned: ReadonlyMap<VersionId, StoredVersion>;
   /** A version to delete is loose: pack first. */
@@ -247,6 +250,8 @@ interface PrunePlan {
 
 /** Plans a pruning (see Storage.pruneVersions for the rule). */
 async function planPrune(files: ClientFiles, addedBefore: number): Promise<PrunePlan | null> {
+  const dir = await dirInode(files);
+  if (dir === null) return null;
   return readOnly(files, async (txn) => {
     const client = await txn.getClient();
     if (client === null || client.snapshot === null) return null;
@@ -273,7 +278,7 @@ async function planPrune(files: ClientFiles, addedBefore: number): Promise<Prune
       stored = stored.parentVersionId === NIL_VERSION_ID ? null : await txn.storedVersion(stored.parentVersionId);
       await yieldSometimes(++n);
     }
-    return { base: txn.planMeta()!, pruned, needsPacking };
+    return { base: txn.planMeta()!, dir, pruned, needsPacking };
   });
 }
 
@@ -319,15 +324,13 @@ async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number 
       kept.push(rewritten);
     }
     // No loose copy of a pruned version may outlive the commit: it would be read as committed.
-    const copies = [...pruned.values()];
-    for (const version of copies) await removeLoose(files, version);
-    await fsyncDir(files.paths.versionsDir);
+    await removeLooseCopies(files, [...pruned.values()], plan.dir);
     committed = await commitMeta(files, { ...base, packs: kept }, basis, true);
   } finally {
     if (!committed) for (const pack of written) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
   }
   if (!committed) return null;
-  await removeReplaced(files, [], replaced);
+  await removeReplaced(files, [], replaced, plan.dir);
   return pruned.size;
 }
 
