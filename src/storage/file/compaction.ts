@@ -16,7 +16,7 @@
  * pack and the rename of client.json deletes them all at once; loose copies of them are removed
  * before that rename, so none can be read again after it.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
@@ -24,11 +24,11 @@ import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
 import { serializeMeta, type ClientMeta, type PackMeta } from './client-meta.js';
 import { fsyncDir, isErrno, readFileOrNull, statOrNull, writeNewFile } from './durable-fs.js';
-import type { FileTxn, StoredVersion } from './file-txn.js';
+import type { FileTxn } from './file-txn.js';
 import { tempPathOf, type ClientPaths } from './layout.js';
 import { PackWriter, readRecord, type PackEntry } from './pack-file.js';
 import type { PackShelf } from './pack-shelf.js';
-import { decodeVersion } from './version-file.js';
+import { decodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 
 /** What compaction and pruning need of their FileStorage. */
 export interface ClientFiles {
@@ -86,11 +86,64 @@ async function commitMeta(files: ClientFiles, meta: ClientMeta, basis: readonly 
   return done;
 }
 
+/** A version of the client's history as stored, for a compaction or a pruning to plan with. */
+export interface StoredVersion {
+  readonly versionId: VersionId;
+  readonly parentVersionId: VersionId;
+  /** When it was added, in ms since the epoch. */
+  readonly addedAt: number;
+  /** Its loose `.version` file, or null when it is packed. */
+  readonly looseFile: string | null;
+}
+
+/**
+ * A stored version with the time it was added, from the index of a pack `packs` lists or from
+ * its loose file; null when it is not stored. Read without the lock, for planning only: a loose
+ * file may be a leftover that is not committed, which the plan's commit rules out (replaceMeta
+ * checks that the checkpoint, the newest version packed, is committed). TXN_STALE when a pack
+ * the plan started from was removed meanwhile by another compaction.
+ */
+function storedVersion(files: ClientFiles, packs: readonly PackMeta[], versionId: VersionId): StoredVersion | null {
+  let packed;
+  try {
+    packed = files.shelf.find(files.paths, packs, versionId);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) throw new TcsyncError('TXN_STALE', 'a pack was replaced while the client was planned');
+    throw err;
+  }
+  if (packed !== null) return { ...packed.entry, looseFile: null };
+  const file = files.paths.version(versionId);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+  try {
+    const head = Buffer.allocUnsafe(MAX_HEADER);
+    const { header } = parseHeader(head.subarray(0, readSync(fd, head, 0, MAX_HEADER, 0)), file);
+    if (header.versionId !== versionId) throw new TcsyncError('CORRUPT', `${file}: names version ${header.versionId}`);
+    return { versionId, parentVersionId: header.parentVersionId, addedAt: fstatSync(fd).mtimeMs, looseFile: file };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The client's committed state to plan from: client.json as a checkpoint at its latest version
+ * (FileTxn.planMeta). Read in a transaction that ends at once; the plan's reads of versions
+ * come after it, without the lock.
+ */
+function planBase(files: ClientFiles): Promise<ClientMeta | null> {
+  return readOnly(files, async (txn) => ((await txn.getClient()) === null ? null : txn.planMeta()));
+}
+
 /** The client's loose versions, oldest first: from the latest back to a packed version or the start. */
-async function looseChain(txn: FileTxn, latest: VersionId): Promise<StoredVersion[]> {
+async function looseChain(files: ClientFiles, base: ClientMeta): Promise<StoredVersion[]> {
   const chain: StoredVersion[] = [];
-  for (let id = latest; id !== NIL_VERSION_ID; ) {
-    const stored = await txn.storedVersion(id);
+  for (let id = base.checkpointVersionId; id !== NIL_VERSION_ID; ) {
+    const stored = storedVersion(files, base.packs, id);
     if (stored === null || stored.looseFile === null) break;
     chain.push(stored);
     id = stored.parentVersionId;
@@ -209,14 +262,9 @@ async function removeReplaced(files: ClientFiles, loose: readonly StoredVersion[
  */
 export async function compactClient(files: ClientFiles, minLoose: number): Promise<CompactionResult | null> {
   const dir = await dirInode(files);
-  const plan = await readOnly(files, async (txn) => {
-    const client = await txn.getClient();
-    if (client === null) return null;
-    const base = txn.planMeta();
-    return base && { base, chain: await looseChain(txn, client.latestVersionId) };
-  });
-  if (plan === null || dir === null || plan.base.checkpointVersionId === NIL_VERSION_ID) return null;
-  const { base, chain } = plan;
+  const base = dir === null ? null : await planBase(files);
+  if (base === null || dir === null || base.checkpointVersionId === NIL_VERSION_ID) return null;
+  const chain = await looseChain(files, base);
   const basis = base.packs;
   if (chain.length === 0 || chain.length < minLoose) {
     // Below the threshold: say how many loose versions there are, once, so that commits can count on.
@@ -251,35 +299,28 @@ interface PrunePlan {
 /** Plans a pruning (see Storage.pruneVersions for the rule). */
 async function planPrune(files: ClientFiles, addedBefore: number): Promise<PrunePlan | null> {
   const dir = await dirInode(files);
-  if (dir === null) return null;
-  return readOnly(files, async (txn) => {
-    const client = await txn.getClient();
-    if (client === null || client.snapshot === null) return null;
-    // The newest of the snapshot's version and its ancestors that is older than the cut...
-    let at: StoredVersion | null = null;
-    let n = 0;
-    for (let id = client.snapshot.versionId; id !== NIL_VERSION_ID; ) {
-      const stored = await txn.storedVersion(id);
-      if (stored === null) return null;
-      if (stored.addedAt < addedBefore) {
-        at = stored;
-        break;
-      }
-      id = stored.parentVersionId;
-      await yieldSometimes(++n);
-    }
-    if (at === null) return null;
-    // ...and every ancestor of it.
-    const pruned = new Map<VersionId, StoredVersion>();
-    let needsPacking = false;
-    for (let stored: StoredVersion | null = at; stored !== null; ) {
-      pruned.set(stored.versionId, stored);
-      needsPacking ||= stored.looseFile !== null;
-      stored = stored.parentVersionId === NIL_VERSION_ID ? null : await txn.storedVersion(stored.parentVersionId);
-      await yieldSometimes(++n);
-    }
-    return { base: txn.planMeta()!, dir, pruned, needsPacking };
-  });
+  const base = dir === null ? null : await planBase(files);
+  if (base === null || dir === null || base.snapshot === null) return null;
+  // The newest of the snapshot's version and its ancestors that is older than the cut...
+  let at: StoredVersion | null = null;
+  let n = 0;
+  for (let id = base.snapshot.versionId; at === null && id !== NIL_VERSION_ID; ) {
+    const stored = storedVersion(files, base.packs, id);
+    if (stored === null) return null;
+    if (stored.addedAt < addedBefore) at = stored;
+    id = stored.parentVersionId;
+    await yieldSometimes(++n);
+  }
+  // ...and every ancestor of it.
+  const pruned = new Map<VersionId, StoredVersion>();
+  let needsPacking = false;
+  for (let stored = at; stored !== null; ) {
+    pruned.set(stored.versionId, stored);
+    needsPacking ||= stored.looseFile !== null;
+    stored = stored.parentVersionId === NIL_VERSION_ID ? null : storedVersion(files, base.packs, stored.parentVersionId);
+    await yieldSometimes(++n);
+  }
+  return pruned.size === 0 ? null : { base, dir, pruned, needsPacking };
 }
 
 /** Attempts of a pruning whose plan went stale before it gives up until the next time. */

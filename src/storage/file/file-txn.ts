@@ -11,7 +11,7 @@
  * again. When it commits changes it takes the lock first and checks that the client is still
  * as it read it (TXN_STALE otherwise), so a commit is never made on a stale read.
  */
-import { closeSync, fstatSync, linkSync, openSync, readSync, renameSync } from 'node:fs';
+import { linkSync, renameSync } from 'node:fs';
 import { link, mkdir, rm, unlink } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -40,16 +40,6 @@ export interface Shared {
   readonly pacing: CommitPacing;
   /** Told after every commit how many loose versions the client has (null: not known), to compact it in time. */
   readonly looseVersions: (clientId: ClientId, loose: number | null) => void;
-}
-
-/** A version of the client's history as stored, for a compaction or a pruning to plan with. */
-export interface StoredVersion {
-  readonly versionId: VersionId;
-  readonly parentVersionId: VersionId;
-  /** When it was added, in ms since the epoch. */
-  readonly addedAt: number;
-  /** Its loose `.version` file, or null when it is packed. */
-  readonly looseFile: string | null;
 }
 
 /**
@@ -336,29 +326,6 @@ export class FileTxn extends StagedTxn {
     if (this.#unlocked && this.#state !== null && (await this.#metaIdentity()) !== this.#state.identity) {
       throw new TcsyncError('TXN_STALE', 'the client was rewritten while it was read');
     }
-  }
-
-  /** The packs client.json lists, once the client is loaded (empty without a client). */
-  get packs(): readonly PackMeta[] {
-    return this.#state?.meta.packs ?? [];
-  }
-
-  /**
-   * A stored version of the loaded client with the time it was added, from its pack's index or
-   * its loose file, or null when it is not stored. Read for planning only: its loose file may be
-   * a leftover that is not committed, which the plan's commit checks (replaceMeta).
-   */
-  storedVersion(versionId: VersionId): Promise<StoredVersion | null> {
-    return this.#io('read version', async () => {
-      const packed = await this.#packed((shelf, packs) => shelf.find(this.#paths, packs, versionId));
-      if (packed !== null) return { ...packed.entry, looseFile: null };
-      const file = this.#paths.version(versionId);
-      const read = readHeadWithTime(file);
-      if (read === null) return null;
-      const { header } = parseHeader(read.head, file);
-      if (header.versionId !== versionId) throw new TcsyncError('CORRUPT', `${file}: names version ${header.versionId}`);
-      return { versionId, parentVersionId: header.parentVersionId, addedAt: read.mtimeMs, looseFile: file };
-    });
   }
 
   /**
@@ -759,24 +726,6 @@ export function looseOf(state: ClientState): number | null {
 function addLoose(state: ClientState | null, added: number): number | null {
   const loose = state?.meta.loose ?? null;
   return loose === null || state === null ? null : loose + state.steps + added;
-}
-
-/** Up to MAX_HEADER bytes of a file and its modification time, or null when it does not exist. */
-function readHeadWithTime(file: string): { head: Buffer; mtimeMs: number } | null {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
-    throw err;
-  }
-  try {
-    const head = Buffer.allocUnsafe(MAX_HEADER);
-    const n = readSync(fd, head, 0, MAX_HEADER, 0);
-    return { head: head.subarray(0, n), mtimeMs: fstatSync(fd).mtimeMs };
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function clientOf(state: ClientState): Client {
