@@ -140,7 +140,7 @@ export async function getChildVersion(connection: LoadClient, clientId: string, 
 export class Replica {
   readonly id = crypto.randomUUID();
   readonly versions: string[] = [];
-  readonly #connection: LoadClient;
+  #connection: LoadClient;
 
   constructor(url: string) {
     this.#connection = new LoadClient(url);
@@ -158,9 +158,27 @@ export class Replica {
     return performance.now() - started;
   }
 
+  /** The same client and history, on a server started again at `url` (a restart picks a new port). */
+  async reconnect(url: string): Promise<void> {
+    await this.#connection.close();
+    this.#connection = new LoadClient(url);
+  }
+
   close(): Promise<void> {
     return this.#connection.close();
   }
+}
+
+/**
+ * Scenario (c)'s walk: get-child-version of every version's parent in `replica`'s history in
+ * turn, from nil, one request at a time, as a replica catching up reads it: the rate per second
+ * and each request's latency. With `from` and `to`, only the children of versions from..to-1
+ * (version -1 being nil), so that a long walk can be taken in turns with other servers'.
+ */
+export function walkHistory(replica: Replica, from = 0, to = replica.versions.length): Promise<{ rate: number; latencies: number[] }> {
+  const parents = [NIL, ...replica.versions.slice(0, -1)];
+  let i = from;
+  return repeat(to - from, () => replica.get(parents[i++] as string));
 }
 
 /** Runs `step` `times` in sequence: its rate per second and each step's latency. */

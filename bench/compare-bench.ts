@@ -21,7 +21,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchDatabase } from './bench-postgres.js';
-import { NIL, REFERENCE, Replica, addInParallel, inTurn, referenceArgs, repeat, rssMiB, scaled, start, startTcsync, stop, type Server } from './bench-servers.js';
+import { REFERENCE, Replica, addInParallel, inTurn, referenceArgs, repeat, rssMiB, scaled, start, startTcsync, stop, walkHistory, type Server } from './bench-servers.js';
 import { fmt, median, percentile, type BenchSection } from './report.js';
 import { scratchDir } from './scratch.js';
 
@@ -77,9 +77,7 @@ async function warmUp(server: Server): Promise<void> {
   try {
     await repeat(WARM_UP, () => replica.add());
     await addInParallel(others, Math.ceil(WARM_UP / CLIENTS));
-    const parents = [NIL, ...replica.versions.slice(0, -1)];
-    let i = 0;
-    await repeat(parents.length, () => replica.get(parents[i++] as string));
+    await walkHistory(replica);
   } finally {
     for (const r of [replica, ...others]) await r.close();
   }
@@ -166,10 +164,7 @@ export async function bench(): Promise<BenchSection> {
 
     for (let round = 0; round < ROUNDS - 1; round++) {
       for (const s of inTurn(round, measured)) {
-        const replica = sequential.get(s.name)!;
-        const parents = [NIL, ...replica.versions.slice(0, -1)];
-        let i = 0;
-        const { rate, latencies } = await repeat(parents.length, () => replica.get(parents[i++] as string));
+        const { rate, latencies } = await walkHistory(sequential.get(s.name)!);
         at(s).walkRates.push(rate);
         at(s).walkLatencies.push(...latencies);
       }

@@ -18,13 +18,13 @@
  * through GraphQL. Disk: what each data directory allocates (du: blocks, a hard-linked inode once)
  * and how many names it holds (find: directories and links included).
  */
-import { lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { NIL, REFERENCE, addVersion, getChildVersion, inTurn, referenceArgs, scaled, start, stop, tcsyncArgs, treeRssMiB, type Server } from './bench-servers.js';
+import { diskUse, type DiskUse } from './disk-use.js';
 import { LoadClient } from './load-client.js';
 import { fmt, type BenchSection } from './report.js';
 import { scratchDir } from './scratch.js';
@@ -54,29 +54,6 @@ interface Figures {
   /** The latest version of each client, by index: what it polls for. */
   readonly latest: string[];
   readonly lanes: LoadClient[];
-}
-
-interface DiskUse {
-  readonly bytes: number;
-  readonly names: number;
-}
-
-/** `dir`'s allocated bytes as du counts them (blocks, each inode once) and its names as find lists them. */
-function diskUse(dir: string): DiskUse {
-  const inodes = new Set<number>();
-  let bytes = 0;
-  let names = 0;
-  const walk = (at: string) => {
-    const stat = lstatSync(at);
-    names += 1;
-    if (!inodes.has(stat.ino)) {
-      inodes.add(stat.ino);
-      bytes += stat.blocks * 512;
-    }
-    if (stat.isDirectory()) for (const name of readdirSync(at)) walk(path.join(at, name));
-  };
-  walk(dir);
-  return { bytes, names };
 }
 
 /** Runs `work` on every index below `count`, IN_FLIGHT at a time, one keep-alive connection each. */
