@@ -16,6 +16,7 @@ const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['instructions', () => import('./instructions-bench.js')],
   ['scaleout', () => import('./scale-out-bench.js')],
   ['many', () => import('./many-clients-bench.js')],
+  ['long', () => import('./long-history-bench.js')],
 ];
 
 const only = process.argv.slice(2);
