@@ -46,7 +46,9 @@ export type ErrorCode =
   /** The storage's file system is mounted read-only (EROFS); nothing was committed. */
   | 'READ_ONLY'
   /** Reading or writing storage failed. */
-  | 'STORAGE_IO';
+  | 'STORAGE_IO'
+  /** The storage does not offer this operation (a caller's mistake or an unfinished backend, not a fault of the data). */
+  | 'UNSUPPORTED';
 
 /** An error that carries a code from a closed set, so callers branch on codes, never on messages. */
 export class CodedError<C extends string> extends Error {

@@ -67,6 +67,7 @@ const PUBLIC_FAULTS: Record<ErrorCode, PublicFault | null> = {
   TXN_ENDED: null,
   CORRUPT: null,
   UNSUPPORTED_FORMAT: null,
+  UNSUPPORTED: null,
   STORAGE_IO: null,
 };
 

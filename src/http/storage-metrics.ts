@@ -72,6 +72,10 @@ class InstrumentedStorage implements Storage {
     return this.#inner.clientUsage(clientId);
   }
 
+  pruneVersions(clientId: ClientId, addedBefore: Date): Promise<number> {
+    return this.#watch.write(() => this.#inner.pruneVersions(clientId, addedBefore));
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }

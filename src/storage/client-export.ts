@@ -13,6 +13,16 @@
 import type { ClientId, VersionId } from '../ids.js';
 import type { Snapshot, Storage, Version } from './storage.js';
 
+/** A version as exported, with when it was added where the source knows it. */
+export interface ExportedVersion extends Version {
+  /**
+   * When the version was added to the source. An import keeps it, so that retention
+   * (Storage.pruneVersions) counts from the original time, not from the copy's; absent or null
+   * when the source does not know, and the import then counts from itself.
+   */
+  readonly addedAt?: Date | null;
+}
+
 /**
  * One client's committed state, valid only inside the `exportClient` callback that received it
  * (the storage stops holding the state when the callback settles).
@@ -35,7 +45,7 @@ export interface ExportedClient {
    * pages or streams rather than loading all of them. May be iterated more than once (each
    * iteration reads again); `CORRUPT` when a stored version is damaged.
    */
-  versions(): AsyncIterable<Version>;
+  versions(): AsyncIterable<ExportedVersion>;
 }
 
 /** The read side: a storage, or a read-only source such as upstream's SQLite file. */

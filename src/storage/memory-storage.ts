@@ -4,8 +4,9 @@
  */
 import { TcsyncError } from '../errors.js';
 import { assertCanonicalId, type ClientId, type VersionId } from '../ids.js';
-import type { ClientSink, ClientSource, ExportedClient } from './client-export.js';
+import type { ClientSink, ClientSource, ExportedClient, ExportedVersion } from './client-export.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { versionsToPrune } from './prune-rule.js';
 import { StagedTxn, type TxnChanges } from './staged-txn.js';
 import type { Client, ClientUsage, Snapshot, Storage, StorageTxn, Version } from './storage.js';
 
@@ -15,7 +16,7 @@ interface StoredClient {
   readonly versions: Map<VersionId, Version>;
   /** Version id by parent version id. */
   readonly children: Map<VersionId, VersionId>;
-  /** When each version was stored here (for an import: when it was imported), in milliseconds. */
+  /** When each version was added, in milliseconds: stored here, or as an import's source says (else imported). */
   readonly addedAt: Map<VersionId, number>;
 }
 
@@ -71,6 +72,31 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
     return { versions: stored.versions.size, bytes, oldestVersionAddedAt: Number.isFinite(oldest) ? new Date(oldest) : null };
   }
 
+  async pruneVersions(clientId: ClientId, addedBefore: Date): Promise<number> {
+    assertCanonicalId(clientId, 'client id');
+    // Under the client's lock, like a commit: a transaction sees the history before or after, whole.
+    const release = await this.#locks.acquire(clientId);
+    try {
+      const stored = this.#clients.get(clientId);
+      const snapshot = stored?.client.snapshot;
+      if (stored === undefined || snapshot == null) return 0;
+      const doomed = versionsToPrune(snapshot.versionId, addedBefore, (id) => {
+        const version = stored.versions.get(id);
+        return version && { parentVersionId: version.parentVersionId, addedAt: stored.addedAt.get(id) ?? null };
+      });
+      for (const id of doomed) {
+        const { parentVersionId } = stored.versions.get(id)!;
+        stored.versions.delete(id);
+        stored.addedAt.delete(id);
+        // The pruned version's own entry (its child) stays: the oldest kept version is still found by its parent.
+        if (stored.children.get(parentVersionId) === id) stored.children.delete(parentVersionId);
+      }
+      return doomed.length;
+    } finally {
+      release();
+    }
+  }
+
   async exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
     const release = await this.#locks.acquire(clientId);
     try {
@@ -86,8 +112,11 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
           if (stored.snapshotData === null) throw new TcsyncError('CORRUPT', 'the snapshot has no bytes');
           return stored.snapshotData.slice();
         },
-        versions: async function* () {
-          for (const version of stored.versions.values()) yield copy(version) as Version;
+        versions: async function* (): AsyncIterable<ExportedVersion> {
+          for (const version of stored.versions.values()) {
+            const addedAt = stored.addedAt.get(version.versionId);
+            yield { ...(copy(version) as Version), addedAt: addedAt === undefined ? null : new Date(addedAt) };
+          }
         },
       });
     } finally {
@@ -108,9 +137,10 @@ export class InMemoryStorage implements Storage, ClientSource, ClientSink {
         if (versions.has(version.versionId) || children.has(version.parentVersionId)) {
           throw new TcsyncError('CORRUPT', `version ${version.versionId} repeats a version id or a parent`);
         }
-        versions.set(version.versionId, copy(version) as Version);
-        children.set(version.parentVersionId, version.versionId);
-        addedAt.set(version.versionId, Date.now());
+        const { versionId, parentVersionId, historySegment } = version;
+        versions.set(versionId, { versionId, parentVersionId, historySegment: historySegment.slice() });
+        children.set(parentVersionId, versionId);
+        addedAt.set(versionId, version.addedAt?.getTime() ?? Date.now());
       }
       const snapshotData = snapshot === null ? null : (await client.readSnapshot()).slice();
       this.#clients.set(clientId, { client: { latestVersionId, snapshot: snapshot && { ...snapshot } }, snapshotData, versions, children, addedAt });

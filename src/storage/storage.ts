@@ -47,8 +47,9 @@ export interface ClientUsage {
   /** Bytes of those versions' history segments plus the snapshot's bytes (no format overhead). */
   readonly bytes: number;
   /**
-   * When the oldest stored version was added; null without versions, or where the storage keeps
-   * no such time (PostgreSQL: upstream's `versions` table has no column for it).
+   * When the oldest stored version was added; null without versions, or when the storage does
+   * not know it for every stored version (PostgreSQL: versions written by upstream's server, or
+   * by a tcsync before its schema 2, have no recorded time).
    */
   readonly oldestVersionAddedAt: Date | null;
 }
@@ -122,6 +123,22 @@ export interface Storage {
   listClients(after: ClientId | null, limit: number): Promise<ClientId[]>;
   /** What the client takes up (an estimate, see ClientUsage), or null when it does not exist. Takes no lock. */
   clientUsage(clientId: ClientId): Promise<ClientUsage | null>;
+  /**
+   * Retention: deletes the versions that the client's latest snapshot covers and that were added
+   * before `addedBefore`, and returns how many it deleted. The rule, the same as TaskChampion's
+   * own cloud storage applies: let S be the snapshot's version; walk S and its ancestors (parent
+   * links), newest first; V is the first of them added before `addedBefore`. V and every ancestor
+   * of V are deleted, nothing else: never a version newer than S, nothing of a client without a
+   * snapshot (0), and the snapshot itself (bytes and metadata) stays, even when S is deleted. A
+   * version whose added time the storage does not know is never V, but the walk goes on past it.
+   * An unknown or deleted client is 0, and so is a second call with the same `addedBefore`.
+   *
+   * Afterwards getVersion of a deleted version is null and getVersionByParent(V) still finds V's
+   * child (the sync layer then answers a pruned parent with "gone"). Deletion runs oldest first,
+   * so a crash midway leaves the newer part of the history, never a gap; concurrent
+   * transactions on the client see each step whole. `UNSUPPORTED` where a storage cannot prune.
+   */
+  pruneVersions(clientId: ClientId, addedBefore: Date): Promise<number>;
   /** Waits for open transactions to end, then releases resources. */
   close(): Promise<void>;
 }

@@ -37,12 +37,18 @@ describePostgres('GraphQL over PostgreSQL', () => {
     expect(data.client.versions.pageInfo).toEqual({ hasNextPage: true, endCursor: ids[3] });
   });
 
-  test('usage counts the versions and their bytes plus the snapshot\'s; no time of the oldest', async () => {
+  test('usage counts the versions and their bytes plus the snapshot\'s, and when the oldest was added', async () => {
     const id = newClientId();
+    const before = Date.now();
     const ids = await addChain(server, id, 3); // "segment 0" ...: 9 bytes each
+    const after = Date.now();
     expectData(await server.gql(ADD_SNAPSHOT, { clientId: id, versionId: ids[2], data: Buffer.from('a snapshot').toString('base64') }));
     const data = expectData(await server.gql(`{ client(id: "${id}") { usage { versions bytes oldestVersionAddedAt } } }`));
-    expect(data.client.usage).toEqual({ versions: 3, bytes: 3 * 9 + 10, oldestVersionAddedAt: null });
+    expect(data.client.usage).toMatchObject({ versions: 3, bytes: 3 * 9 + 10 });
+    // The database's clock, on this machine in the tests.
+    const oldest = Date.parse(data.client.usage.oldestVersionAddedAt);
+    expect(oldest).toBeGreaterThanOrEqual(before - 1000);
+    expect(oldest).toBeLessThanOrEqual(after + 1000);
   });
 
   test('admin operations: list, delete with a tombstone, lift it', async () => {

@@ -26,7 +26,8 @@ async function contents(storage: ClientSource) {
   for (const id of await storage.listClients(null, 1000)) {
     clients[id] = await storage.exportClient(id, async (client) => {
       const versions = [];
-      for await (const v of client.versions()) versions.push({ ...v, historySegment: Buffer.from(v.historySegment).toString('base64') });
+      // Ids, parents and bytes; not when each was added, which a storage may or may not know.
+      for await (const v of client.versions()) versions.push({ versionId: v.versionId, parentVersionId: v.parentVersionId, historySegment: Buffer.from(v.historySegment).toString('base64') });
       versions.sort((a, b) => a.versionId.localeCompare(b.versionId));
       const snapshotData = client.snapshot ? Buffer.from(await client.readSnapshot()).toString('base64') : null;
       return { latestVersionId: client.latestVersionId, snapshot: client.snapshot, snapshotData, versions };

@@ -94,7 +94,8 @@ export function clientExportSuite(name: string, factory: ExportableFactory): voi
       expect(result?.client).toEqual({ latest: ids[29], snapshot: { versionId: ids[27], timestamp: new Date('2026-11-30T12:34:56.789Z'), versionsSince: 2 } });
       expect(result?.versions.map((v) => v.versionId).sort()).toEqual([...ids].sort());
       const second = result?.versions.find((v) => v.versionId === ids[1]);
-      expect(second).toEqual({ versionId: ids[1], parentVersionId: ids[0], historySegment: new Uint8Array([1, 1, 2, 3]) });
+      // With or without when it was added (ExportedVersion.addedAt), as the storage knows.
+      expect(second).toMatchObject({ versionId: ids[1], parentVersionId: ids[0], historySegment: new Uint8Array([1, 1, 2, 3]) });
       expect(result?.snapshot).toEqual(new Uint8Array(3000).fill(9));
     });
 
@@ -107,6 +108,24 @@ export function clientExportSuite(name: string, factory: ExportableFactory): voi
       expect(await dest.listClients(null, 10)).toEqual([clientId]);
       // The copy goes on like the original.
       await withTxn(dest, clientId, (txn) => txn.addVersion(newVersionId(), ids[69] as VersionId, new Uint8Array([7])));
+    });
+
+    it('a copy keeps when its versions were added, where the source knows, so retention counts from then', async () => {
+      await build(5);
+      const timesOf = (storage: ExportableStorage) =>
+        storage.exportClient(clientId, async (client) => {
+          const times = new Map<VersionId, number | null>();
+          for await (const version of client.versions()) times.set(version.versionId, version.addedAt?.getTime() ?? null);
+          return times;
+        });
+      const before = await timesOf(source);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await copy(clientId);
+      const after = await timesOf(dest);
+      for (const [id, time] of before!) if (time !== null) expect(after!.get(id)).toBe(time);
+      if ([...before!.values()].every((time) => time !== null)) {
+        expect((await dest.clientUsage(clientId))?.oldestVersionAddedAt).toEqual((await source.clientUsage(clientId))?.oldestVersionAddedAt);
+      }
     });
 
     it('a client without versions or snapshot, whose latest version is not stored, is copied too', async () => {

@@ -14,8 +14,11 @@ export interface StorageFactory {
   /** The same storage as a new instance (reopened from disk), or null when it cannot outlive its instance. */
   reopen?(storage: Storage): Promise<Storage>;
   cleanup?(): Promise<void>;
-  /** Whether clientUsage knows when versions were added (PostgreSQL does not). @default true */
-  readonly keepsVersionTimes?: boolean;
+  /**
+   * False skips the pruning tests (Storage.pruneVersions). @default true
+   * LEAD: only the file storage sets it, until its pruning lands; then remove this option.
+   */
+  readonly prunes?: boolean;
 }
 
 const bytes = (...values: number[]) => new Uint8Array(values);
@@ -440,7 +443,6 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
     });
 
     describe('usage', () => {
-      const keepsTimes = factory.keepsVersionTimes ?? true;
       /** Times from file systems are coarse (a clock tick or so): compare with this much slack. */
       const SLACK_MS = 1000;
 
@@ -457,13 +459,9 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
         await inTxn(async (txn) => txn.addVersion(newVersionId(), ids[2]!, new Uint8Array(1000)));
         let usage = await storage.clientUsage(clientId);
         expect(usage).toMatchObject({ versions: 4, bytes: 3 * 2 + 1000 });
-        if (keepsTimes) {
-          const oldest = usage!.oldestVersionAddedAt!.getTime();
-          expect(oldest).toBeGreaterThanOrEqual(before - SLACK_MS);
-          expect(oldest).toBeLessThanOrEqual(after + SLACK_MS);
-        } else {
-          expect(usage!.oldestVersionAddedAt).toBeNull();
-        }
+        const oldest = usage!.oldestVersionAddedAt!.getTime();
+        expect(oldest).toBeGreaterThanOrEqual(before - SLACK_MS);
+        expect(oldest).toBeLessThanOrEqual(after + SLACK_MS);
         await inTxn((txn) => txn.setSnapshot({ versionId: ids[1]!, timestamp: new Date(), versionsSince: 2 }, new Uint8Array(300)));
         expect((await storage.clientUsage(clientId))?.bytes).toBe(3 * 2 + 1000 + 300);
         // A new snapshot replaces the old one's bytes.
@@ -478,8 +476,7 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
         await new Promise((resolve) => setTimeout(resolve, 1100));
         await chain(2);
         const oldest = (await storage.clientUsage(clientId))?.oldestVersionAddedAt ?? null;
-        if (keepsTimes) expect(oldest!.getTime()).toBeLessThanOrEqual(between + 100);
-        else expect(oldest).toBeNull();
+        expect(oldest!.getTime()).toBeLessThanOrEqual(between + 100);
       });
 
       it('does not count a version of a rolled-back transaction', async () => {
@@ -521,6 +518,139 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
         expect(Math.max(...seen)).toBeLessThanOrEqual(21);
         expect((await storage.clientUsage(clientId))?.versions).toBe(21);
       });
+    });
+
+    describe.skipIf(factory.prunes === false)('pruning', () => {
+      const DAY_MS = 24 * 60 * 60 * 1000;
+      /** A cut after every version: everything a snapshot covers goes. */
+      const future = () => new Date(Date.now() + DAY_MS);
+      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      const snapshotAt = (versionId: VersionId) =>
+        inTxn((txn) => txn.setSnapshot({ versionId, timestamp: new Date('2026-04-05T06:07:08.009Z'), versionsSince: 0 }, bytes(4, 2)));
+      /** Whether each of `ids` is stored. */
+      const stored = (ids: readonly VersionId[]) =>
+        inTxn(async (txn) => {
+          const found: boolean[] = [];
+          // One call at a time: a transaction's calls are not made to overlap.
+          for (const id of ids) found.push((await txn.getVersion(id)) !== null);
+          return found;
+        });
+
+      it('a client without a snapshot loses nothing', async () => {
+        const ids = await chain(4);
+        expect(await storage.pruneVersions(clientId, future())).toBe(0);
+        expect(await stored(ids)).toEqual([true, true, true, true]);
+      });
+
+      it('deletes the snapshot\'s version and its ancestors, never a newer version, and keeps the snapshot', async () => {
+        const ids = await chain(6);
+        await snapshotAt(ids[3]!);
+        const client = await inTxn((txn) => txn.getClient());
+        expect(await storage.pruneVersions(clientId, future())).toBe(4);
+        expect(await stored(ids)).toEqual([false, false, false, false, true, true]);
+        await inTxn(async (txn) => {
+          expect(await txn.getClient()).toEqual(client);
+          expect(await txn.getSnapshotData(ids[3]!)).toEqual(bytes(4, 2));
+          // The first version after the snapshot is still found by its (pruned) parent...
+          expect((await txn.getVersionByParent(ids[3]!))?.versionId).toBe(ids[4]);
+          // ...and nothing by the parents that went.
+          for (const parent of [NIL_VERSION_ID, ids[0]!, ids[1]!, ids[2]!]) expect(await txn.getVersionByParent(parent)).toBeNull();
+        });
+        expect(await storage.clientUsage(clientId)).toMatchObject({ versions: 2, bytes: 2 * 2 + 2 });
+      });
+
+      it('pruning again deletes nothing more', async () => {
+        const ids = await chain(3);
+        await snapshotAt(ids[1]!);
+        expect(await storage.pruneVersions(clientId, future())).toBe(2);
+        expect(await storage.pruneVersions(clientId, future())).toBe(0);
+        expect(await stored(ids)).toEqual([false, false, true]);
+      });
+
+      it('a cut before the client existed deletes nothing', async () => {
+        const before = new Date(Date.now() - DAY_MS);
+        const ids = await chain(3);
+        await snapshotAt(ids[2]!);
+        expect(await storage.pruneVersions(clientId, before)).toBe(0);
+        expect(await stored(ids)).toEqual([true, true, true]);
+      });
+
+      it('versions added at or after the cut stay, even those the snapshot covers', async () => {
+        const old = await chain(3);
+        // Wider than a file system's clock tick on either side of the cut.
+        await sleep(600);
+        const cut = new Date();
+        await sleep(600);
+        const recent = await chain(3);
+        await snapshotAt(recent[1]!);
+        expect(await storage.pruneVersions(clientId, cut)).toBe(3);
+        expect(await stored([...old, ...recent])).toEqual([false, false, false, true, true, true]);
+        expect((await inTxn((txn) => txn.getVersionByParent(old[2]!)))?.versionId).toBe(recent[0]);
+        expect(await storage.pruneVersions(clientId, cut)).toBe(0);
+      });
+
+      it('a snapshot of the latest version leaves no version; the client goes on from it', async () => {
+        const ids = await chain(3);
+        await snapshotAt(ids[2]!);
+        expect(await storage.pruneVersions(clientId, future())).toBe(3);
+        expect(await storage.clientUsage(clientId)).toMatchObject({ versions: 0, oldestVersionAddedAt: null });
+        const next = newVersionId();
+        await inTxn((txn) => txn.addVersion(next, ids[2]!, bytes(9)));
+        expect((await inTxn((txn) => txn.getVersionByParent(ids[2]!)))?.versionId).toBe(next);
+      });
+
+      it('an unknown client and a deleted one are 0', async () => {
+        expect(await storage.pruneVersions(clientId, future())).toBe(0);
+        const ids = await chain(2);
+        await snapshotAt(ids[1]!);
+        await storage.deleteClient(clientId);
+        expect(await storage.pruneVersions(clientId, future())).toBe(0);
+        expect(await storage.isTombstoned(clientId)).toBe(true);
+      });
+
+      it('versions added while pruning runs all stay, in one chain', async () => {
+        const ids = await chain(40);
+        await snapshotAt(ids[39]!);
+        const [pruned, added] = await Promise.all([storage.pruneVersions(clientId, future()), chainOneByOne(10)]);
+        expect(pruned).toBe(40);
+        expect(await stored(added)).toEqual(added.map(() => true));
+        await inTxn(async (txn) => {
+          let parent = ids[39]!;
+          for (const id of added) {
+            expect((await txn.getVersionByParent(parent))?.versionId).toBe(id);
+            parent = id;
+          }
+          expect((await txn.getClient())?.latestVersionId).toBe(parent);
+        });
+      });
+
+      if (factory.reopen) {
+        const reopen = factory.reopen;
+        it('what was pruned stays pruned for another instance', async () => {
+          const ids = await chain(3);
+          await snapshotAt(ids[1]!);
+          expect(await storage.pruneVersions(clientId, future())).toBe(2);
+          const second = await reopen(storage);
+          try {
+            expect(await withTxn(second, clientId, async (txn) => [await txn.getVersion(ids[0]!), await txn.getVersion(ids[1]!)])).toEqual([null, null]);
+            expect((await withTxn(second, clientId, (txn) => txn.getVersionByParent(ids[1]!)))?.versionId).toBe(ids[2]);
+            expect(await second.pruneVersions(clientId, future())).toBe(0);
+          } finally {
+            await second.close();
+          }
+        });
+      }
+
+      /** Adds `count` versions, each in its own transaction; returns their ids in order. */
+      async function chainOneByOne(count: number): Promise<VersionId[]> {
+        const added: VersionId[] = [];
+        for (let i = 0; i < count; i++) {
+          const id = newVersionId();
+          await inTxn(async (txn) => txn.addVersion(id, (await txn.getClient())!.latestVersionId, bytes(i)));
+          added.push(id);
+        }
+        return added;
+      }
     });
 
     if (factory.reopen) {

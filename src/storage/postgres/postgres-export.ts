@@ -5,8 +5,8 @@
  */
 import { TcsyncError } from '../../errors.js';
 import type { ClientId } from '../../ids.js';
-import type { ExportedClient } from '../client-export.js';
-import type { Client, Version } from '../storage.js';
+import type { ExportedClient, ExportedVersion } from '../client-export.js';
+import type { Client } from '../storage.js';
 import type { Query } from './database.js';
 import { clientExists, hasTombstone, insertVersions, writeSnapshotMillis } from './queries.js';
 import { bytesOf, snapshotColumns, VERSION_COLUMNS, versionFromRow, type VersionRow } from './rows.js';
@@ -16,8 +16,27 @@ const VERSION_PAGE = 64;
 /** Bytes of history segments per insert, so that a client of large versions is sent in bounded pieces. */
 const INSERT_BYTES = 8 * 1024 * 1024;
 
-/** `client` as read on `query`, whose transaction must stay open while the result is used. */
-export function exportedClient(query: Query, clientId: ClientId, client: Client): ExportedClient {
+interface TimedRow extends VersionRow {
+  readonly added_at: Date | null;
+}
+
+/**
+ * The versions of client $1 after id $2 (none: from the first), $3 of them, by id; with their
+ * added times when the database has tcsync_version_added (null for a version without a row).
+ */
+const VERSIONS_PAGE = {
+  withTimes: `SELECT v.version_id, v.parent_version_id, v.history_segment, a.added_at
+    FROM versions v LEFT JOIN tcsync_version_added a ON a.client_id = v.client_id AND a.version_id = v.version_id
+    WHERE v.client_id = $1 AND ($2::uuid IS NULL OR v.version_id > $2::uuid) ORDER BY v.version_id LIMIT $3`,
+  withoutTimes: `SELECT ${VERSION_COLUMNS}, NULL::timestamptz AS added_at FROM versions
+    WHERE client_id = $1 AND ($2::uuid IS NULL OR version_id > $2::uuid) ORDER BY version_id LIMIT $3`,
+};
+
+/**
+ * `client` as read on `query`, whose transaction must stay open while the result is used;
+ * `withTimes` when the database has tcsync_version_added.
+ */
+export function exportedClient(query: Query, clientId: ClientId, client: Client, withTimes: boolean): ExportedClient {
   return {
     clientId,
     latestVersionId: client.latestVersionId,
@@ -30,15 +49,12 @@ export function exportedClient(query: Query, clientId: ClientId, client: Client)
       return bytes;
     },
     // Pages in primary-key order, each after the last id seen: no cursor to keep, no offset to skip.
-    async *versions(): AsyncIterable<Version> {
+    async *versions(): AsyncIterable<ExportedVersion> {
       let after: string | null = null;
       for (;;) {
-        const { rows }: { rows: VersionRow[] } = await query<VersionRow>(
-          `SELECT ${VERSION_COLUMNS} FROM versions WHERE client_id = $1 AND ($2::uuid IS NULL OR version_id > $2::uuid)
-           ORDER BY version_id LIMIT $3`,
-          [clientId, after, VERSION_PAGE],
-        );
-        for (const row of rows) yield versionFromRow(row);
+        const text = withTimes ? VERSIONS_PAGE.withTimes : VERSIONS_PAGE.withoutTimes;
+        const { rows }: { rows: TimedRow[] } = await query<TimedRow>(text, [clientId, after, VERSION_PAGE]);
+        for (const row of rows) yield { ...versionFromRow(row), addedAt: row.added_at };
         if (rows.length < VERSION_PAGE) return;
         after = rows[rows.length - 1]!.version_id;
       }
@@ -65,7 +81,7 @@ export async function importClient(query: Query, client: ExportedClient): Promis
   // Upstream's tables do not make a parent unique, so repeats are caught here, before they land.
   const ids = new Set<string>();
   const parents = new Set<string>();
-  let batch: Version[] = [];
+  let batch: ExportedVersion[] = [];
   let batchBytes = 0;
   for await (const version of client.versions()) {
     if (ids.has(version.versionId) || parents.has(version.parentVersionId)) {

@@ -18,6 +18,7 @@ import type { ClientUsage, Storage, StorageTxn, TxnOptions } from '../storage.js
 import type { ClientCache } from './client-cache.js';
 import { Database, type PoolStats, type PostgresStorageOptions, type Query } from './database.js';
 import { exportedClient, importClient } from './postgres-export.js';
+import { deleteVersions, findPrunable, PRUNE_BATCH } from './postgres-prune.js';
 import { PostgresTxn } from './postgres-txn.js';
 import { addTombstone, clientExists, clientOf, CLIENT_USAGE, hasTombstone } from './queries.js';
 import { CLIENT_QUERY, CLIENT_QUERY_WITHOUT_MILLIS, clientRowOf } from './rows.js';
@@ -122,14 +123,36 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
 
   /**
    * See Storage.clientUsage: one statement, outside any transaction and without the client's
-   * lock. oldestVersionAddedAt is always null: upstream's `versions` table keeps no time.
+   * lock. oldestVersionAddedAt comes from tcsync_version_added, and is null while any stored
+   * version has no time there (written by upstream, or before tcsync's schema 2): the oldest
+   * would then be a guess.
    */
   async clientUsage(clientId: ClientId): Promise<ClientUsage | null> {
     assertCanonicalId(clientId, 'client id');
     if (!this.#layout.clients) return null;
-    const { rows } = await this.#db.read('reading usage', { text: CLIENT_USAGE, values: [clientId] });
-    const row = rows[0] as { versions: string; bytes: string } | undefined;
-    return row === undefined ? null : { versions: Number(row.versions), bytes: Number(row.bytes), oldestVersionAddedAt: null };
+    const text = this.#layout.versionAdded ? CLIENT_USAGE.withTimes : CLIENT_USAGE.withoutTimes;
+    const { rows } = await this.#db.read('reading usage', { text, values: [clientId] });
+    const row = rows[0] as { versions: string; bytes: string; timed: string; oldest: Date | null } | undefined;
+    if (row === undefined) return null;
+    const oldestVersionAddedAt = row.timed === row.versions ? row.oldest : null;
+    return { versions: Number(row.versions), bytes: Number(row.bytes), oldestVersionAddedAt };
+  }
+
+  /**
+   * See Storage.pruneVersions: the walk in one statement without the lock, then the deletion
+   * oldest first in batches, each a short transaction under the client's lock
+   * (postgres-prune.ts). Without tcsync_version_added no version has a known time: 0.
+   */
+  async pruneVersions(clientId: ClientId, addedBefore: Date): Promise<number> {
+    assertCanonicalId(clientId, 'client id');
+    if (!this.#layout.clients || !this.#layout.versionAdded) return 0;
+    const doomed = await findPrunable((text, values) => this.#db.read('finding versions to prune', { text, values }), clientId, addedBefore);
+    let deleted = 0;
+    for (let start = 0; start < doomed.length; start += PRUNE_BATCH) {
+      const batch = doomed.slice(start, start + PRUNE_BATCH);
+      deleted += await this.#underLock(clientId, 'pruning versions', (query) => deleteVersions(query, clientId, batch));
+    }
+    return deleted;
   }
 
   async listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {
@@ -148,7 +171,7 @@ export class PostgresStorage implements Storage, ClientSource, ClientSink {
       const { session, first } = await this.#db.open(clientId, 'exporting a client', { text, values: [clientId] });
       try {
         const client = clientOf(first);
-        return client === null ? null : await work(exportedClient(session.query, clientId, client));
+        return client === null ? null : await work(exportedClient(session.query, clientId, client, this.#layout.versionAdded));
       } finally {
         await session.end();
       }

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId } from '../../ids.js';
 import type { TxnChanges } from '../staged-txn.js';
-import type { Client, Snapshot, Version } from '../storage.js';
+import type { ExportedVersion } from '../client-export.js';
+import type { Client, Snapshot } from '../storage.js';
 import { prepared, type Query, type Statement } from './database.js';
 import { clientFromRow, clientRowOf, snapshotColumns, type ClientRow } from './rows.js';
 
@@ -17,16 +18,22 @@ export async function clientExists(query: Query, clientId: ClientId): Promise<bo
 
 /**
  * A client's stored versions and their segments' bytes plus the snapshot's ($1 the client), as
- * bigints (text); no row when the client does not exist. octet_length of a TOASTed bytea reads
- * its stored length, not the value.
+ * bigints (text), and how many of those versions have a recorded time and the oldest such time;
+ * no row when the client does not exist. octet_length of a TOASTed bytea reads its stored
+ * length, not the value. `times` is the subquery for the times (a database opened without
+ * creating tables may lack tcsync_version_added).
  */
-export const CLIENT_USAGE = prepared(
-  `SELECT v.versions, v.segment_bytes + COALESCE(octet_length(c.snapshot), 0) AS bytes
+const usageQuery = (times: string) =>
+  `SELECT v.versions, v.segment_bytes + COALESCE(octet_length(c.snapshot), 0) AS bytes, t.timed, t.oldest
    FROM clients c, LATERAL (
      SELECT count(*) AS versions, COALESCE(sum(octet_length(history_segment)), 0) AS segment_bytes
-     FROM versions WHERE client_id = c.client_id) v
-   WHERE c.client_id = $1`,
-);
+     FROM versions WHERE client_id = c.client_id) v, LATERAL (${times}) t
+   WHERE c.client_id = $1`;
+
+export const CLIENT_USAGE = {
+  withTimes: prepared(usageQuery('SELECT count(*) AS timed, min(added_at) AS oldest FROM tcsync_version_added WHERE client_id = c.client_id')),
+  withoutTimes: usageQuery('SELECT 0::bigint AS timed, NULL::timestamptz AS oldest'),
+};
 
 const HAS_TOMBSTONE = prepared('SELECT 1 FROM tcsync_tombstones WHERE client_id = $1');
 
@@ -59,6 +66,18 @@ const UPDATE_CLIENT = prepared(
 );
 
 /**
+ * The end of both add-version statements: the version inserted only when the CTE `client`
+ * returned the row it wrote, and its time in tcsync_version_added in the same statement (so in
+ * the same round trip); the statement's rowCount is that of the last insert, 1 or 0.
+ */
+const INSERT_ADDED_VERSION = (id: string, parent: string, segment: string) => `,
+   version AS (
+     INSERT INTO versions (client_id, version_id, parent_version_id, history_segment)
+     SELECT client_id, ${id}::uuid, ${parent}::uuid, ${segment}::bytea FROM client
+     RETURNING client_id, version_id)
+   INSERT INTO tcsync_version_added (client_id, version_id) SELECT client_id, version_id FROM version`;
+
+/**
  * The commit of one add-version in one statement: the client row as UPDATE_CLIENT writes it
  * (without snapshot bytes; $6 the latest version read, $7 nil), and the version ($8, parent $9,
  * segment $10) only when that row was written, so that no row inserted means the re-check failed.
@@ -67,9 +86,7 @@ const ADD_VERSION = prepared(
   `WITH client AS (
      UPDATE clients SET latest_version_id = $2, snapshot_version_id = $3, versions_since_snapshot = $4, snapshot_timestamp = $5
      WHERE client_id = $1 AND COALESCE(latest_version_id, $7::uuid) = $6::uuid
-     RETURNING client_id)
-   INSERT INTO versions (client_id, version_id, parent_version_id, history_segment)
-   SELECT client_id, $8::uuid, $9::uuid, $10::bytea FROM client`,
+     RETURNING client_id)${INSERT_ADDED_VERSION('$8', '$9', '$10')}`,
 );
 
 /**
@@ -86,9 +103,7 @@ const ADD_VERSION_IF_UNCHANGED = prepared(
        AND snapshot_timestamp IS NOT DISTINCT FROM $9::bigint
        AND (SELECT m.snapshot_version_id FROM tcsync_snapshot_millis m WHERE m.client_id = $1) IS NOT DISTINCT FROM $10::uuid
        AND (SELECT m.timestamp_ms FROM tcsync_snapshot_millis m WHERE m.client_id = $1) IS NOT DISTINCT FROM $11::bigint
-     RETURNING client_id)
-   INSERT INTO versions (client_id, version_id, parent_version_id, history_segment)
-   SELECT client_id, $12::uuid, $13::uuid, $14::bytea FROM client`,
+     RETURNING client_id)${INSERT_ADDED_VERSION('$12', '$13', '$14')}`,
 );
 
 /** True when `changes` are the common commit: one version on a client that exists, no snapshot. */
@@ -176,12 +191,20 @@ export async function writeSnapshotMillis(query: Query, clientId: ClientId, snap
   await query(WRITE_SNAPSHOT_MILLIS, [clientId, snapshot.versionId, snapshot.timestamp.getTime()]);
 }
 
-/** Inserts `versions` of the client in one statement. */
-export async function insertVersions(query: Query, clientId: ClientId, versions: readonly Version[]): Promise<void> {
+/**
+ * Inserts `versions` of the client, with their added times, in one statement: an import's
+ * `addedAt` where its source knew it, else now (the transaction's start).
+ */
+export async function insertVersions(query: Query, clientId: ClientId, versions: readonly ExportedVersion[]): Promise<void> {
   if (versions.length === 0) return;
-  const rows = versions.map((_, i) => `($1, $${3 * i + 2}, $${3 * i + 3}, $${3 * i + 4})`);
-  const values = versions.flatMap((v) => [v.versionId, v.parentVersionId, v.historySegment]);
-  const text = `INSERT INTO versions (client_id, version_id, parent_version_id, history_segment) VALUES ${rows.join(', ')}`;
+  // The first row's casts give the VALUES list its column types.
+  const rows = versions.map((_, i) => (i === 0 ? '($2::uuid, $3::uuid, $4::bytea, $5::timestamptz)' : `($${4 * i + 2}, $${4 * i + 3}, $${4 * i + 4}, $${4 * i + 5})`));
+  const values = versions.flatMap((v) => [v.versionId, v.parentVersionId, v.historySegment, v.addedAt ?? null]);
+  const text = `WITH input (version_id, parent_version_id, history_segment, added_at) AS (VALUES ${rows.join(', ')}),
+    inserted AS (
+      INSERT INTO versions (client_id, version_id, parent_version_id, history_segment)
+      SELECT $1::uuid, version_id, parent_version_id, history_segment FROM input)
+    INSERT INTO tcsync_version_added (client_id, version_id, added_at) SELECT $1::uuid, version_id, COALESCE(added_at, now()) FROM input`;
   // A client's first version comes alone; imports send many at once, in varying numbers.
   await query(versions.length === 1 ? prepared(text) : text, [clientId, ...values]);
 }

@@ -7,8 +7,12 @@
 import { TcsyncError } from '../../errors.js';
 import type { Query } from './database.js';
 
-/** The tcsync_* layout this version writes; a database with a higher one is refused. */
-export const SCHEMA_VERSION = 1;
+/**
+ * The tcsync_* layout this version writes; a database with a higher one is refused.
+ * 2: tcsync_version_added, so that an older tcsync, which would add versions without their
+ * times, no longer serves a database that retention (pruning) relies on.
+ */
+export const SCHEMA_VERSION = 2;
 
 /**
  * The advisory lock (two-key form, a key space apart from the clients' one-key locks) under which
@@ -48,6 +52,17 @@ const TCSYNC_TABLES = [
     client_id UUID PRIMARY KEY REFERENCES clients (client_id) ON DELETE CASCADE,
     snapshot_version_id UUID NOT NULL,
     timestamp_ms BIGINT NOT NULL)`,
+  // When each version was added, for retention (Storage.pruneVersions) and usage: upstream's
+  // versions table may not gain a column. Written in the statement that inserts the version; a
+  // version without a row (written by upstream, or by a tcsync before schema 2) has no known
+  // time. The foreign key makes the rows a subset of the versions: deleting a version (pruning)
+  // or a client takes its row along.
+  `CREATE TABLE IF NOT EXISTS tcsync_version_added (
+    client_id UUID NOT NULL,
+    version_id UUID NOT NULL,
+    added_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (client_id, version_id),
+    FOREIGN KEY (client_id, version_id) REFERENCES versions (client_id, version_id) ON DELETE CASCADE)`,
 ];
 
 /**
@@ -71,10 +86,12 @@ export interface SchemaLayout {
   readonly clients: boolean;
   readonly tombstones: boolean;
   readonly snapshotMillis: boolean;
+  /** tcsync_version_added; without it no version has a known time (nothing is pruned). */
+  readonly versionAdded: boolean;
 }
 
 /** What {@link ensureSchema} leaves. */
-export const FULL_LAYOUT: SchemaLayout = Object.freeze({ clients: true, tombstones: true, snapshotMillis: true });
+export const FULL_LAYOUT: SchemaLayout = Object.freeze({ clients: true, tombstones: true, snapshotMillis: true, versionAdded: true });
 
 /**
  * Which of the tables exist, found without creating or changing anything, for what must leave
@@ -86,11 +103,16 @@ export async function inspectSchema(query: Query): Promise<SchemaLayout> {
   // In the first schema of the search_path only, where ensureSchema would create them.
   const { rows } = await query<{ relname: string }>(
     `SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p') AND relname = ANY($1)`,
-    [['clients', 'tcsync_tombstones', 'tcsync_snapshot_millis', 'tcsync_schema']],
+    [['clients', 'tcsync_tombstones', 'tcsync_snapshot_millis', 'tcsync_version_added', 'tcsync_schema']],
   );
   const present = new Set(rows.map((row) => row.relname));
   if (present.has('tcsync_schema')) await recordedVersion(query);
-  return { clients: present.has('clients'), tombstones: present.has('tcsync_tombstones'), snapshotMillis: present.has('tcsync_snapshot_millis') };
+  return {
+    clients: present.has('clients'),
+    tombstones: present.has('tcsync_tombstones'),
+    snapshotMillis: present.has('tcsync_snapshot_millis'),
+    versionAdded: present.has('tcsync_version_added'),
+  };
 }
 
 /** The layout version tcsync_schema records (null when none), refused when newer than this tcsync's. */

@@ -22,7 +22,6 @@ describePostgres('PostgreSQL', () => {
       return open(schema.uri);
     },
     reopen: async (storage) => open(uriOf.get(storage)!),
-    keepsVersionTimes: false,
     async cleanup() {
       await Promise.all(opened.splice(0).map((storage) => storage.close()));
       for (const drop of drops.splice(0)) await drop();
