@@ -46,9 +46,7 @@ export type ErrorCode =
   /** The storage's file system is mounted read-only (EROFS); nothing was committed. */
   | 'READ_ONLY'
   /** Reading or writing storage failed. */
-  | 'STORAGE_IO'
-  /** The storage does not offer this operation (a caller's mistake or an unfinished backend, not a fault of the data). */
-  | 'UNSUPPORTED';
+  | 'STORAGE_IO';
 
 /** An error that carries a code from a closed set, so callers branch on codes, never on messages. */
 export class CodedError<C extends string> extends Error {

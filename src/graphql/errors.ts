@@ -67,7 +67,6 @@ const PUBLIC_FAULTS: Record<ErrorCode, PublicFault | null> = {
   TXN_ENDED: null,
   CORRUPT: null,
   UNSUPPORTED_FORMAT: null,
-  UNSUPPORTED: null,
   STORAGE_IO: null,
 };
 

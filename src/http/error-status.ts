@@ -43,8 +43,6 @@ const BY_CODE: Record<ErrorCode, ErrorAnswer> = {
   STORAGE_IO: STORAGE_FAULT,
   CORRUPT: STORAGE_FAULT,
   UNSUPPORTED_FORMAT: STORAGE_FAULT,
-  // No request reaches an operation a storage lacks (retention is a background job): a bug.
-  UNSUPPORTED: BUG,
   // The sync layer checks everything these guard against, so reaching them is a bug.
   CLIENT_EXISTS: BUG,
   WRONG_PARENT: BUG,

@@ -14,11 +14,6 @@ export interface StorageFactory {
   /** The same storage as a new instance (reopened from disk), or null when it cannot outlive its instance. */
   reopen?(storage: Storage): Promise<Storage>;
   cleanup?(): Promise<void>;
-  /**
-   * False skips the pruning tests (Storage.pruneVersions). @default true
-   * LEAD: only the file storage sets it, until its pruning lands; then remove this option.
-   */
-  readonly prunes?: boolean;
 }
 
 const bytes = (...values: number[]) => new Uint8Array(values);
@@ -520,7 +515,7 @@ export function storageConformanceSuite(name: string, factory: StorageFactory): 
       });
     });
 
-    describe.skipIf(factory.prunes === false)('pruning', () => {
+    describe('pruning', () => {
       const DAY_MS = 24 * 60 * 60 * 1000;
       /** A cut after every version: everything a snapshot covers goes. */
       const future = () => new Date(Date.now() + DAY_MS);

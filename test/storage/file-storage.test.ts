@@ -24,6 +24,4 @@ storageConformanceSuite('file', {
   async cleanup() {
     await Promise.all(dirs.splice(0).map(removeDir));
   },
-  // LEAD: remove when FileStorage.pruneVersions lands (and the option in conformance.ts).
-  prunes: false,
 });

@@ -22,6 +22,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import { NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
+import { versionsToPrune } from '../prune-rule.js';
 import { serializeMeta, type ClientMeta, type PackMeta } from './client-meta.js';
 import { fsyncDir, isErrno, readFileOrNull, statOrNull, writeNewFile } from './durable-fs.js';
 import type { FileTxn } from './file-txn.js';
@@ -297,30 +298,19 @@ interface PrunePlan {
 }
 
 /** Plans a pruning (see Storage.pruneVersions for the rule). */
-async function planPrune(files: ClientFiles, addedBefore: number): Promise<PrunePlan | null> {
+async function planPrune(files: ClientFiles, addedBefore: Date): Promise<PrunePlan | null> {
   const dir = await dirInode(files);
   const base = dir === null ? null : await planBase(files);
   if (base === null || dir === null || base.snapshot === null) return null;
-  // The newest of the snapshot's version and its ancestors that is older than the cut...
-  let at: StoredVersion | null = null;
-  let n = 0;
-  for (let id = base.snapshot.versionId; at === null && id !== NIL_VERSION_ID; ) {
-    const stored = storedVersion(files, base.packs, id);
-    if (stored === null) return null;
-    if (stored.addedAt < addedBefore) at = stored;
-    id = stored.parentVersionId;
-    await yieldSometimes(++n);
-  }
-  // ...and every ancestor of it.
-  const pruned = new Map<VersionId, StoredVersion>();
-  let needsPacking = false;
-  for (let stored = at; stored !== null; ) {
-    pruned.set(stored.versionId, stored);
-    needsPacking ||= stored.looseFile !== null;
-    stored = stored.parentVersionId === NIL_VERSION_ID ? null : storedVersion(files, base.packs, stored.parentVersionId);
-    await yieldSometimes(++n);
-  }
-  return pruned.size === 0 ? null : { base, dir, pruned, needsPacking };
+  const stored = new Map<VersionId, StoredVersion>();
+  const doomed = versionsToPrune(base.snapshot.versionId, addedBefore, (id) => {
+    const version = storedVersion(files, base.packs, id);
+    if (version !== null) stored.set(id, version);
+    return version ?? undefined;
+  });
+  if (doomed.length === 0) return null;
+  const pruned = new Map(doomed.map((id) => [id, stored.get(id)!]));
+  return { base, dir, pruned, needsPacking: [...pruned.values()].some((version) => version.looseFile !== null) };
 }
 
 /** Attempts of a pruning whose plan went stale before it gives up until the next time. */
@@ -329,10 +319,10 @@ const PRUNE_ATTEMPTS = 3;
 /** Deletes the versions the snapshot covers that were added before `addedBefore`; how many. */
 export async function pruneClient(files: ClientFiles, addedBefore: Date): Promise<number> {
   for (let attempt = 0; attempt < PRUNE_ATTEMPTS; attempt++) {
-    let plan = await planPrune(files, addedBefore.getTime());
+    let plan = await planPrune(files, addedBefore);
     if (plan?.needsPacking) {
       await compactClient(files, 1);
-      plan = await planPrune(files, addedBefore.getTime());
+      plan = await planPrune(files, addedBefore);
     }
     if (plan === null) return 0;
     if (plan.needsPacking) continue;

@@ -279,13 +279,6 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     return fileClientUsage(new ClientPaths(this.#shared.dataDir, clientId));
   }
 
-  /** See Storage.pruneVersions. */
-  // LEAD: placeholder until the files side of pruning lands; replace it and drop the conformance gate.
-  async pruneVersions(clientId: ClientId, _addedBefore: Date): Promise<number> {
-    assertCanonicalId(clientId, 'client id');
-    throw new TcsyncError('UNSUPPORTED', 'the file storage cannot prune versions yet');
-  }
-
   /**
    * Runs `work` on a client's directory while holding the client's lock, so that it sees only
    * committed state and nothing changes under it (verify and backup use this). `assertHeld`
