@@ -41,6 +41,16 @@ export interface ServeConfig {
    * address in the request log; null believes no one and logs the direct peer. @default null
    */
   readonly trustedProxies: BlockList | null;
+  /**
+   * --prune-days / PRUNE_DAYS: versions that a client's latest snapshot covers are deleted once
+   * added more than this many days ago (0: at once); null keeps every version. @default null
+   */
+  readonly pruneDays: number | null;
+  /**
+   * false with --no-compact or COMPACT=false: a data directory's version files are not packed
+   * by serve on its own (the benchmark's baseline). No effect on PostgreSQL. @default true
+   */
+  readonly compact: boolean;
 }
 
 /** Every environment variable `serve` reads (the reference server's names where it has them). */
@@ -55,6 +65,8 @@ export const SERVE_ENVIRONMENT = [
   'ADMIN_TOKEN',
   'DISK_RESERVE',
   'TRUST_PROXY',
+  'PRUNE_DAYS',
+  'COMPACT',
 ] as const;
 type ServeVariable = (typeof SERVE_ENVIRONMENT)[number];
 
@@ -83,6 +95,11 @@ options (environment variable in parentheses; a flag wins over its variable):
   --trust-proxy ADDR        a reverse proxy (IP address or ADDRESS/PREFIX) whose X-Forwarded-For
                             names the client in the request log; repeatable or comma-separated
                             (TRUST_PROXY; default: none, the log names the direct peer)
+  --prune-days N            delete the versions a client's latest snapshot covers once added more
+                            than N days ago; 0: as soon as the snapshot is stored. A replica
+                            behind them must be set up again from the snapshot (PRUNE_DAYS;
+                            default: keep every version)
+  --no-compact              do not pack a data directory's version files on the fly (COMPACT=false)
   -h, --help                show this help
 
 Prints "listening on http://HOST:PORT" per address once ready; logs go to stderr.
@@ -111,6 +128,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
         'log-level': { type: 'string' },
         'disk-reserve': { type: 'string' },
         'trust-proxy': { type: 'string', multiple: true },
+        'prune-days': { type: 'string' },
+        'no-compact': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -124,6 +143,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
   const allowed = listOf('--allow-client-id/CLIENT_ID', values['allow-client-id'], fromEnv('CLIENT_ID'));
   const trustProxy = listOf('--trust-proxy/TRUST_PROXY', values['trust-proxy'], fromEnv('TRUST_PROXY'));
   const createClientsEnv = fromEnv('CREATE_CLIENTS');
+  const compactEnv = fromEnv('COMPACT');
+  const pruneDays = values['prune-days'] ?? fromEnv('PRUNE_DAYS');
   const logLevel = values['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
@@ -148,6 +169,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv):
       logLevel: logLevel as LevelWithSilent,
       diskReserveBytes: sizeOption('--disk-reserve/DISK_RESERVE', values['disk-reserve'] ?? fromEnv('DISK_RESERVE') ?? '16M'),
       trustedProxies: trustProxy === null ? null : parseTrustedProxies(trustProxy),
+      pruneDays: pruneDays === undefined ? null : countOption('--prune-days/PRUNE_DAYS', pruneDays),
+      compact: values['no-compact'] ? false : compactEnv === undefined || booleanOption('COMPACT', compactEnv),
     },
   };
 }

@@ -6,6 +6,8 @@
 import type { Logger } from 'pino';
 import { AccessPolicy } from '../access-policy.js';
 import { BodyBudget, ConditionLog, createRequestHandler, DEFAULT_BODY_BUDGET_BYTES, HttpServer, instrumentStorage, ServerMetrics } from '../http/index.js';
+import type { Storage } from '../storage/storage.js';
+import { RetentionRunner } from '../sync/retention.js';
 import { SyncService } from '../sync/sync-service.js';
 import { lazyGraphql } from './lazy-graphql.js';
 import { openFilesLimit } from './open-files-limit.js';
@@ -45,10 +47,12 @@ export async function main(argv: string[]): Promise<number> {
   // Totals of what the clients store, for /metrics: added up in the background, never per scrape.
   metrics.watchUsage(storage);
   const measured = instrumentStorage(storage, metrics, conditions);
+  const retention = pruning(config, storage, metrics, logger);
   const sync = new SyncService(measured, {
     createClients: config.createClients,
     snapshotVersions: config.snapshotVersions,
     snapshotDays: config.snapshotDays,
+    ...(retention === null ? {} : { onSnapshotAccepted: (clientId) => retention.snapshotAccepted(clientId) }),
   });
   const access = new AccessPolicy({
     allowClientIds: config.allowClientIds,
@@ -78,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     server = await HttpServer.listen(handler, config.listen, connectionLimit());
   } catch (err) {
     process.stderr.write(`tcsync serve: cannot listen: ${(err as Error).message}\n`);
+    await retention?.close();
     await metrics.stop();
     await storage.close();
     return 1;
@@ -87,14 +92,29 @@ export async function main(argv: string[]): Promise<number> {
     'serving',
   );
   for (const url of server.urls) process.stdout.write(`listening on ${url}\n`);
+  retention?.start();
 
   const signal = await stopSignal;
   logger.info({ signal }, 'shutting down: finishing requests in flight');
   await server.close();
+  // Before the storage closes: a pruning under way finishes its batch first.
+  await retention?.close();
   await metrics.stop();
   await storage.close();
   logger.info('stopped');
   return 0;
+}
+
+/** The retention runner of --prune-days, or null without it. */
+function pruning(config: ServeConfig, storage: Storage, metrics: ServerMetrics, logger: Logger): RetentionRunner | null {
+  if (config.pruneDays === null) return null;
+  metrics.watchRetention();
+  logger.info({ pruneDays: config.pruneDays }, 'retention: pruning versions that snapshots cover');
+  return new RetentionRunner(storage, {
+    days: config.pruneDays,
+    log: logger,
+    onPruned: (versions) => metrics.prunedVersions.series().inc(versions),
+  });
 }
 
 /** Resolves on the first SIGTERM or SIGINT; a second one means "now", and exits at once. */

@@ -82,6 +82,13 @@ export class ServerMetrics {
     registers: [],
   });
 
+  /** Versions deleted by retention; shown only by a server that prunes (watchRetention). */
+  readonly prunedVersions = new CounterFamily({
+    name: 'tcsync_retention_pruned_versions_total',
+    help: 'Versions deleted by retention (--prune-days): those a client\'s snapshot covers, added before the cut',
+    registers: [],
+  });
+
   #usage: UsageTotals | null = null;
 
   constructor(options: ServerMetricsOptions = {}) {
@@ -150,6 +157,11 @@ export class ServerMetrics {
         this.set((usage.latest?.at.getTime() ?? 0) / 1000);
       },
     });
+  }
+
+  /** Shows prunedVersions: the server prunes (serve --prune-days). */
+  watchRetention(): void {
+    this.registry.registerMetric(this.prunedVersions.asMetric());
   }
 
   /** Stops what runs in the background (the usage walk), before the storage it reads closes. */

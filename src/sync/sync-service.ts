@@ -16,6 +16,8 @@ export interface SyncOptions extends SnapshotPolicy {
   readonly createClients: boolean;
   /** The clock; tests replace it. @default () => new Date() */
   readonly now?: () => Date;
+  /** Hears of every snapshot accepted, once committed (retention prunes the client then). @default none */
+  readonly onSnapshotAccepted?: (clientId: ClientId) => void;
 }
 
 export type AddVersionResult =
@@ -89,7 +91,7 @@ export class SyncService {
 
   /** AddSnapshot. An ignored snapshot is a normal result, with the reason. */
   async addSnapshot(clientId: ClientId, versionId: VersionId, data: Uint8Array): Promise<AddSnapshotResult> {
-    return withTxn(this.#storage, clientId, async (txn): Promise<AddSnapshotResult> => {
+    const result = await withTxn(this.#storage, clientId, async (txn): Promise<AddSnapshotResult> => {
       const client = await txn.getClient();
       if (client === null) return { kind: 'ignored', reason: 'no-such-client' };
       const lastSnapshot = client.snapshot?.versionId ?? null;
@@ -112,6 +114,8 @@ export class SyncService {
       await txn.setSnapshot({ versionId, timestamp: this.#now(), versionsSince: 0 }, data);
       return { kind: 'accepted' };
     });
+    if (result.kind === 'accepted') this.#options.onSnapshotAccepted?.(clientId);
+    return result;
   }
 
   /** GetSnapshot: the latest snapshot, or null. `NO_SUCH_CLIENT` for an unknown client. */

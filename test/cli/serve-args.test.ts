@@ -13,7 +13,7 @@ function config(argv: string[], env: Record<string, string> = {}): ServeConfig {
 }
 
 describe('defaults', () => {
-  it('serves ./data on 127.0.0.1:8080, creates clients, allows every client, snapshots every 100 versions or 14 days', () => {
+  it('serves ./data on 127.0.0.1:8080, creates clients, allows every client, snapshots every 100 versions or 14 days, prunes nothing, compacts', () => {
     expect(config([])).toEqual({
       dataDir: './data',
       connection: null,
@@ -26,6 +26,8 @@ describe('defaults', () => {
       logLevel: 'info',
       diskReserveBytes: 16 * 1024 * 1024,
       trustedProxies: null,
+      pruneDays: null,
+      compact: true,
     });
   });
 
@@ -48,6 +50,8 @@ describe('flags and variables', () => {
         ADMIN_TOKEN: 'secret',
         DISK_RESERVE: '1G',
         TRUST_PROXY: '10.0.0.1',
+        PRUNE_DAYS: '180',
+        COMPACT: 'false',
       }),
     ).toMatchObject({
       dataDir: '/srv/tc',
@@ -63,6 +67,8 @@ describe('flags and variables', () => {
       adminToken: 'secret',
       logLevel: 'info',
       diskReserveBytes: 1024 ** 3,
+      pruneDays: 180,
+      compact: false,
     });
   });
 
@@ -116,6 +122,15 @@ describe('flags and variables', () => {
       { host: 'localhost', port: 0 },
     ]);
     expect(c.allowClientIds).toEqual(new Set([A, B]));
+  });
+
+  it('takes --prune-days N (0 included) over PRUNE_DAYS, and --no-compact over COMPACT', () => {
+    expect(config(['--prune-days', '0']).pruneDays).toBe(0);
+    expect(config(['--prune-days', '30'], { PRUNE_DAYS: '180' }).pruneDays).toBe(30);
+    expect(config([], { PRUNE_DAYS: '' }).pruneDays).toBeNull();
+    expect(config(['--no-compact'], { COMPACT: 'true' }).compact).toBe(false);
+    expect(config([], { COMPACT: 'on' }).compact).toBe(true);
+    expect(config([], { COMPACT: 'no' }).compact).toBe(false);
   });
 
   it.each(['true', 'TRUE', '1', 'yes', 'on'])('reads CREATE_CLIENTS=%s as true', (value) => {
@@ -173,6 +188,11 @@ describe('bad values', () => {
     [['--trust-proxy', '10.0.0.0/'], /--trust-proxy/],
     [['--trust-proxy', '::1/129'], /--trust-proxy/],
     [['--trust-proxy', '127.0.0.1,'], /--trust-proxy.*empty/],
+    [['--prune-days', '-1'], /--prune-days/],
+    [['--prune-days', '1.5'], /--prune-days/],
+    [['--prune-days', 'forever'], /--prune-days/],
+    [['--prune-days', ''], /--prune-days/],
+    [['--no-compact=false'], /no-compact/],
   ])('refuses %j with a message naming the option', (argv, message) => {
     expect(() => parseServeArgs(argv, {})).toThrow(UsageError);
     expect(() => parseServeArgs(argv, {})).toThrow(message);
@@ -186,6 +206,8 @@ describe('bad values', () => {
     [{ CLIENT_ID: ',' }, /CLIENT_ID.*empty/],
     [{ SNAPSHOT_VERSIONS: '5 ' }, /SNAPSHOT_VERSIONS/],
     [{ TRUST_PROXY: 'proxy.example' }, /TRUST_PROXY/],
+    [{ PRUNE_DAYS: '7d' }, /PRUNE_DAYS/],
+    [{ COMPACT: 'sometimes' }, /COMPACT/],
   ])('refuses the environment %j with a message naming the variable', (env, message) => {
     expect(() => parseServeArgs([], env)).toThrow(message);
   });

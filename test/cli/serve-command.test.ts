@@ -61,7 +61,8 @@ describe('command line', () => {
     const { code, stdout } = await runCli(['serve', '--help']);
     expect(code).toBe(0);
     for (const word of ['--data-dir', 'DATA_DIR', '--listen', 'LISTEN', '--allow-client-id', 'CLIENT_ID', '--no-create-clients', 'CREATE_CLIENTS',
-      '--snapshot-versions', 'SNAPSHOT_VERSIONS', '--snapshot-days', 'SNAPSHOT_DAYS', '--admin-token', 'ADMIN_TOKEN', '--log-level']) {
+      '--snapshot-versions', 'SNAPSHOT_VERSIONS', '--snapshot-days', 'SNAPSHOT_DAYS', '--admin-token', 'ADMIN_TOKEN', '--log-level',
+      '--prune-days', 'PRUNE_DAYS', '--no-compact', 'COMPACT']) {
       expect(stdout).toContain(word);
     }
   });
@@ -69,6 +70,7 @@ describe('command line', () => {
   it.each([
     [['serve', '--listen', 'nowhere'], {}, '--listen'],
     [['serve', '--snapshot-days', 'soon'], {}, '--snapshot-days'],
+    [['serve', '--prune-days', '-3'], {}, '--prune-days'],
     [['serve', '--bogus'], {}, 'bogus'],
     [['serve'], { CREATE_CLIENTS: 'perhaps' }, 'CREATE_CLIENTS'],
   ])('refuses %j %j with a clear message and exit 2, printing nothing on stdout', async (args, env, word) => {
