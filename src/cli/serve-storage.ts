@@ -6,6 +6,7 @@
 import { dataDirHealth, type ConditionLog, type HealthCheck, type ServerMetrics } from '../http/index.js';
 import { FileStorage } from '../storage/file/file-storage.js';
 import type { Storage } from '../storage/storage.js';
+import type { Logger } from 'pino';
 import type { ServeConfig } from './serve-args.js';
 
 /** How long /healthz waits for the database to answer SELECT 1. */
@@ -19,9 +20,13 @@ export interface ServedStorage {
 }
 
 /** Opens the storage of `config`; throws (with a message for the operator) when it cannot. */
-export async function openServedStorage(config: ServeConfig, metrics: ServerMetrics, conditions: ConditionLog): Promise<ServedStorage> {
+export async function openServedStorage(config: ServeConfig, metrics: ServerMetrics, conditions: ConditionLog, logger: Logger): Promise<ServedStorage> {
   if (config.connection === null) {
-    const storage = await FileStorage.open(config.dataDir);
+    const storage = await FileStorage.open(config.dataDir, {
+      ...(config.compact ? {} : { compactAfter: 0 }),
+      // The client stays as it was, and is compacted again after its next commits.
+      onCompactionError: (clientId, err) => logger.warn({ clientId, err }, 'compaction failed'),
+    });
     metrics.watchDataDir(storage.dataDir);
     metrics.watchClientCache(() => storage.clientCache);
     return { storage, health: dataDirHealth(storage.dataDir, { reserveBytes: config.diskReserveBytes }), where: { dataDir: storage.dataDir } };

@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   const conditions = new ConditionLog(logger);
   let served: ServedStorage;
   try {
-    served = await openServedStorage(config, metrics, conditions);
+    served = await openServedStorage(config, metrics, conditions, logger);
   } catch (err) {
     process.stderr.write(`tcsync serve: ${(err as Error).message}\n`);
     return 1;

@@ -80,8 +80,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.stop()));
 });
 
-// LEAD: remove the skip once FileStorage.pruneVersions lands.
-describe.skip('serve --prune-days 0 on a data directory', () => {
+describe('serve --prune-days 0 on a data directory', () => {
   it('prunes what a new snapshot covers within seconds; pruned parents answer 410 and VersionGone', async () => {
     const dir = await makeTempDir();
     try {
