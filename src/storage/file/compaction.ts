@@ -105,13 +105,7 @@ export interface StoredVersion {
  * the plan started from was removed meanwhile by another compaction.
  */
 function storedVersion(files: ClientFiles, packs: readonly PackMeta[], versionId: VersionId): StoredVersion | null {
-  let packed;
-  try {
-    packed = files.shelf.find(files.paths, packs, versionId);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new TcsyncError('TXN_STALE', 'a pack was replaced while the client was planned');
-    throw err;
-  }
+  const packed = fromPlannedPack(() => files.shelf.find(files.paths, packs, versionId));
   if (packed !== null) return { ...packed.entry, looseFile: null };
   const file = files.paths.version(versionId);
   let fd: number;
@@ -128,6 +122,19 @@ function storedVersion(files: ClientFiles, packs: readonly PackMeta[], versionId
     return { versionId, parentVersionId: header.parentVersionId, addedAt: fstatSync(fd).mtimeMs, looseFile: file };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Reads a pack the plan started from. Another process's compaction or pruning may have replaced
+ * and removed it since: then the plan is stale (TXN_STALE), which is no fault.
+ */
+function fromPlannedPack<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) throw new TcsyncError('TXN_STALE', 'a pack was replaced while the client was planned');
+    throw err;
   }
 }
 
@@ -167,12 +174,12 @@ function packsToMerge(packs: readonly PackMeta[], versions: number): number {
 /** Copies every record of `pack`, checked, into `writer`. */
 async function copyPack(files: ClientFiles, pack: PackMeta, writer: PackWriter): Promise<void> {
   const file = files.paths.pack(pack.file);
-  const entries = files.shelf.index(files.paths, pack).entries();
+  const entries = fromPlannedPack(() => files.shelf.index(files.paths, pack).entries());
   await copyRecords(file, entries, writer);
 }
 
 async function copyRecords(file: string, entries: readonly PackEntry[], writer: PackWriter): Promise<void> {
-  const fd = openSync(file, 'r');
+  const fd = fromPlannedPack(() => openSync(file, 'r'));
   try {
     let n = 0;
     for (const entry of entries) {
@@ -342,7 +349,7 @@ async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number 
   let committed = false;
   try {
     for (const pack of basis) {
-      const entries = files.shelf.index(files.paths, pack).entries();
+      const entries = fromPlannedPack(() => files.shelf.index(files.paths, pack).entries());
       const keep = entries.filter((entry) => !pruned.has(entry.versionId));
       if (keep.length === entries.length) {
         kept.push(pack);
@@ -395,14 +402,13 @@ export class Compactor {
   add(clientId: ClientId): void {
     if (this.#closed) return;
     this.#pending.add(clientId);
-    this.#running ??= this.#drain().finally(() => {
-      this.#running = null;
-    });
+    this.#running ??= this.#drain();
   }
 
   async #drain(): Promise<void> {
     // Started after the commit that queued the client has answered.
     await nextTurn();
+    // A Set iterates over what is added meanwhile too, so nothing queued is left behind.
     for (const clientId of this.#pending) {
       this.#pending.delete(clientId);
       if (this.#closed) break;
@@ -412,6 +418,8 @@ export class Compactor {
         this.#onError(clientId, err);
       }
     }
+    // Ended in the same turn as the loop, before add() can run again.
+    this.#running = null;
   }
 
   /** Drops what is queued and waits for the compaction under way. */
