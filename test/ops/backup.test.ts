@@ -143,7 +143,7 @@ describe('a backup of a stopped data directory', () => {
     await writeFile(path.join(newer, 'format.json'), '{"format":"tcsync","version":3}\n');
     const result = await runCli('backup', ['--data-dir', newer, path.join(root.dir, 'newer-copy')]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/data format 3; this tcsync reads format 1/);
+    expect(result.stderr).toMatch(/data format 3; this tcsync reads format 2/);
   });
 
   test('of a damaged data directory fails, naming the problems, and creates no DEST', async () => {

@@ -395,10 +395,10 @@ describe('a copy that did not keep hard links (cp -r, fs.cp)', () => {
 describe('refusals', () => {
   test('a data directory of a newer format is refused with a clear error', async () => {
     const dataDir = freshCopy();
-    await writeFile(path.join(dataDir, 'format.json'), '{"format":"tcsync","version":2}\n');
+    await writeFile(path.join(dataDir, 'format.json'), '{"format":"tcsync","version":3}\n');
     const result = await runCli('verify', ['--data-dir', dataDir]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/data format 2; this tcsync reads format 1\. Use a newer tcsync\./);
+    expect(result.stderr).toMatch(/data format 3; this tcsync reads format 2\. Use a newer tcsync\./);
   });
 
   test('a client.json of a newer format is a problem naming it', async () => {

@@ -4,21 +4,23 @@
  * directory of it fsync'd, and then renamed into place under the client's lock: that rename is
  * the commit point, so a crash or a full disk leaves either the whole client or no client.
  *
- * The layout written is the one a commit leaves (file-storage.ts): each version as
- * `<id>.version` hard-linked as `<parent>.child`, client.json checkpointed at the latest version
- * with nothing pending, and the snapshot blob it names.
+ * The layout written is the one a compaction leaves (compaction.ts): every version in one pack,
+ * with the time the source says it was added, client.json checkpointed at the latest version
+ * with nothing pending and nothing loose, and the snapshot blob it names. A history of any
+ * length is three files, written in one pass each.
  */
 import { renameSync } from 'node:fs';
-import { link, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
-import type { ClientId } from '../../ids.js';
+import type { ClientId, VersionId } from '../../ids.js';
 import type { ExportedClient } from '../client-export.js';
-import { serializeMeta, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
+import { serializeMeta, type PackMeta, type SnapshotMeta } from './client-meta.js';
+import { fsyncDir, ioError, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
 import { ClientPaths, TRASH_DIR, tombstonePath } from './layout.js';
+import { PackWriter } from './pack-file.js';
 import { encodeVersion } from './version-file.js';
 
 /** What the import needs of the storage: its directory and its client lock (FileStorage.withClientLock). */
@@ -40,20 +42,42 @@ async function assertFree(dataDir: string, clientId: ClientId, allowTombstone: b
   }
 }
 
+/**
+ * Writes the client's versions into one pack; null when it has none. The versions are counted in
+ * a first pass (the pack's first line says how many) and written in a second, so that a long
+ * history is never held in memory.
+ */
+async function writePack(paths: ClientPaths, client: ExportedClient): Promise<PackMeta | null> {
+  let versions = 0;
+  for await (const _ of client.versions()) versions += 1;
+  if (versions === 0) return null;
+  const file = `pack-${uuidv4()}.pack`;
+  const writer = PackWriter.create(paths.pack(file), versions);
+  try {
+    const ids = new Set<VersionId>();
+    const parents = new Set<VersionId>();
+    const now = Date.now();
+    for await (const version of client.versions()) {
+      if (ids.has(version.versionId) || parents.has(version.parentVersionId)) {
+        throw new TcsyncError('CORRUPT', `version ${version.versionId} repeats a version id or the parent ${version.parentVersionId}`);
+      }
+      ids.add(version.versionId);
+      parents.add(version.parentVersionId);
+      const { versionId, parentVersionId } = version;
+      await writer.add(Buffer.concat(encodeVersion(version)), { versionId, parentVersionId, addedAt: version.addedAt?.getTime() ?? now });
+    }
+    return { file, versions, size: await writer.finish(paths.dir, versions) };
+  } catch (err) {
+    writer.abandon();
+    throw err;
+  }
+}
+
 /** Writes the client's files into `paths.dir` (which must not exist), durably. */
 async function writeClient(paths: ClientPaths, client: ExportedClient): Promise<void> {
+  // A client's directory has its versions directory from the start: the common commit links there.
   await mkdir(paths.versionsDir, { recursive: true });
-  let loose = 0;
-  for await (const version of client.versions()) {
-    loose += 1;
-    try {
-      await writeNewFile(paths.version(version.versionId), encodeVersion(version));
-      await link(paths.version(version.versionId), paths.child(version.parentVersionId));
-    } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw err;
-      throw new TcsyncError('CORRUPT', `version ${version.versionId} repeats a version id or the parent ${version.parentVersionId}`);
-    }
-  }
+  const pack = await writePack(paths, client);
   let snapshot: SnapshotMeta | null = null;
   if (client.snapshot !== null) {
     const data = await client.readSnapshot();
@@ -61,7 +85,8 @@ async function writeClient(paths: ClientPaths, client: ExportedClient): Promise<
     await writeNewFile(paths.snapshotBlob(file), [data]);
     snapshot = { ...client.snapshot, file, size: data.byteLength, crc32: crc32(data) };
   }
-  await writeNewFile(paths.meta, [Buffer.from(serializeMeta({ checkpointVersionId: client.latestVersionId, snapshot, pendingLinks: [], packs: [], loose }))]);
+  const meta = { checkpointVersionId: client.latestVersionId, snapshot, pendingLinks: [], packs: pack === null ? [] : [pack], loose: 0 };
+  await writeNewFile(paths.meta, [Buffer.from(serializeMeta(meta))]);
   await fsyncDir(paths.versionsDir);
   await fsyncDir(paths.dir);
 }
