@@ -3,7 +3,7 @@
  * objects, so that a long history costs a few files instead of two names per version.
  *
  *   {"format":"tcsync-pack","version":1,"versions":N}\n     a header line (`head -1` tells)
- *   N records, oldest first                                   each one a `.version` file's bytes
+ *   N records                                                 each one a `.version` file's bytes
  *   N index entries of ENTRY_BYTES, sorted by version id      see below
  *   N uint32 positions into the entries, sorted by parent id
  *   trailer: crc32 of the index (entries and positions), N, "tcsyncix"
@@ -168,7 +168,7 @@ export class PackIndex {
     return null;
   }
 
-  /** Every entry, in record order (oldest first). */
+  /** Every entry, in record order (as packed: a compaction packs oldest first, an import in its source's order). */
   entries(): PackEntry[] {
     const all: PackEntry[] = [];
     for (let i = 0; i < this.versions; i++) all.push(this.#entryAt(i));
