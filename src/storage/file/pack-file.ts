@@ -214,6 +214,12 @@ export function readRecord(fd: number, file: string, entry: PackEntry): { bytes:
 
 /** Records are written in batches of about this many bytes, each one hand-off to the threadpool. */
 const WRITE_BATCH = 1024 * 1024;
+/**
+ * A pack being written is flushed every this many bytes. ext4 (data=ordered) writes out the
+ * dirty data of every file in a journal commit before that commit ends, so one large flush at
+ * the end would make the small commits of replicas that land meanwhile wait for all of it.
+ */
+const FLUSH_EVERY = 4 * 1024 * 1024;
 
 /**
  * Writes a new pack under a temporary name, record by record, then its index; finish() fsyncs
@@ -227,6 +233,7 @@ export class PackWriter {
   readonly #entries: PackEntry[] = [];
   #batch: Buffer[] = [];
   #batchBytes = 0;
+  #unflushed = 0;
   #offset: number;
 
   private constructor(file: string, temp: string, fd: number, headerBytes: number) {
@@ -256,9 +263,14 @@ export class PackWriter {
 
   async #flush(): Promise<void> {
     const batch = this.#batch;
+    this.#unflushed += this.#batchBytes;
     this.#batch = [];
     this.#batchBytes = 0;
     await writeAll(this.#fd, batch);
+    if (this.#unflushed >= FLUSH_EVERY) {
+      this.#unflushed = 0;
+      await fsyncFd(this.#fd, 'pooled');
+    }
   }
 
   /** Writes the index, fsyncs, renames into place and fsyncs the directory; the pack's size. */
