@@ -365,7 +365,7 @@ export class FileTxn extends StagedTxn {
     if (through !== state.latest && (await this.getVersion(through)) === null) return false;
     return this.#io('commit', async () => {
       const steps = await this.#stepsFrom(through, state.latest);
-      if (steps === null) return false;
+      if (steps === null || !(await this.#newPacksInPlace(prepared))) return false;
       this.#lock.assertHeld();
       renameSync(prepared.file, this.#paths.meta);
       const st = await statOrNull(this.#paths.meta);
@@ -374,6 +374,22 @@ export class FileTxn extends StagedTxn {
       this.#remember({ identity: identityOf(st), meta, latest: state.latest, steps, leaseId: this.#lock.leaseId, incarnation });
       return true;
     });
+  }
+
+  /**
+   * Whether every pack the change adds is still there, whole. They were written without the
+   * lock, and until client.json names them they are leftovers to everyone else: `verify --repair`
+   * (under the lock) removes an unnamed pack. Naming one that is gone would lose every version
+   * it holds once the compaction removes their loose files.
+   */
+  async #newPacksInPlace({ meta, basis }: PreparedMeta): Promise<boolean> {
+    const old = new Set(basis.map((pack) => pack.file));
+    for (const pack of meta.packs) {
+      if (old.has(pack.file)) continue;
+      const st = await statOrNull(this.#paths.pack(pack.file));
+      if (st === null || st.size !== BigInt(pack.size)) return false;
+    }
+    return true;
   }
 
   /** How many links lead from `from` to `to`, following `.child` links; null when `to` is not reached. */
