@@ -8,7 +8,7 @@ import type { ClientSource } from '../../src/storage/client-export.js';
 import { PostgresStorage } from '../../src/storage/postgres/postgres-storage.js';
 import { describePostgres, freshSchema } from '../support/postgres.js';
 import { SmallFs, smallFsUnavailable } from '../support/small-fs.js';
-import { buildFixture, buildLargeDataDir, runCli, spawnWriter, tempDir, until, type Fixture } from './support.js';
+import { buildFixture, buildLargeDataDir, buildPackedFixture, runCli, spawnWriter, tempDir, until, type Fixture, type PackedFixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 let source: string;
@@ -88,6 +88,55 @@ describePostgres('through PostgreSQL', () => {
     } finally {
       await schema.drop();
     }
+  });
+});
+
+describe('from compacted and pruned histories (packs)', () => {
+  let packedSource: string;
+  let packed: PackedFixture;
+  beforeAll(async () => {
+    packedSource = path.join(root.dir, 'packed-source');
+    packed = await buildPackedFixture(packedSource);
+  });
+
+  /** The fixture's remaining versions: all 35 of one client, the 10 after the pruning of the other. */
+  const expectEveryVersion = async (contentsThere: Awaited<ReturnType<typeof contents>>) => {
+    const ids = (client: string) => ((contentsThere.clients[client] as { versions: Array<{ versionId: string }> }).versions).map((v) => v.versionId).sort();
+    expect(ids(packed.packed)).toEqual([...packed.packedVersions].sort());
+    expect(ids(packed.pruned)).toEqual(packed.prunedVersions.slice(15).sort());
+  };
+
+  test('-> files copies every packed and loose version', async () => {
+    const dest = path.join(root.dir, 'packed-dest');
+    const result = await runCli('migrate', ['--from', packedSource, '--to', dest]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^migrate: 2 clients, 45 versions, 0 tombstones, /);
+    const [before, after] = [await contentsOfDir(packedSource), await contentsOfDir(dest)];
+    await expectEveryVersion(before);
+    expect(after).toEqual(before);
+    expect((await runCli('verify', ['--data-dir', dest])).stdout).toMatch(/^sound: 2 clients, 45 versions/);
+  });
+
+  describePostgres('through PostgreSQL', () => {
+    test('-> PostgreSQL copies every packed and loose version', async () => {
+      const schema = await freshSchema();
+      try {
+        const result = await runCli('migrate', ['--from', packedSource, '--to', schema.uri]);
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(result.stdout).toMatch(/^migrate: 2 clients, 45 versions, 0 tombstones, /);
+        const before = await contentsOfDir(packedSource);
+        const db = await PostgresStorage.open(schema.uri);
+        try {
+          expect(await contents(db)).toEqual(before);
+        } finally {
+          await db.close();
+        }
+      } finally {
+        await schema.drop();
+      }
+    });
   });
 });
 

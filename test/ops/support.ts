@@ -65,6 +65,59 @@ export async function buildFixture(dataDir: string): Promise<Fixture> {
   return { withSnapshot, withSnapshotVersions, plain, plainVersions, startsMidway, startsMidwayRoot, deleted };
 }
 
+export interface PackedFixture {
+  /** 35 versions: the oldest 30 in two packs (20 and 10), the newest 5 loose. */
+  readonly packed: ClientId;
+  readonly packedVersions: readonly VersionId[];
+  /**
+   * 25 versions with a snapshot of the 15th; the first 15 pruned, the next 8 in a pack, the
+   * newest 2 loose. `prunedVersions` lists all 25; the first 15 are gone.
+   */
+  readonly pruned: ClientId;
+  readonly prunedVersions: readonly VersionId[];
+}
+
+/** The segment of version `i` of a packed fixture's client: 40 bytes. */
+export const packedSegment = (client: ClientId, i: number) => Buffer.from(`v${String(i).padStart(3, '0')} ${client}`);
+
+/** Builds a sound data directory of two clients whose histories are mostly packed, one of them pruned. */
+export async function buildPackedFixture(dataDir: string): Promise<PackedFixture> {
+  const storage = await FileStorage.open(dataDir, { compactAfter: 0 });
+  const packed = parseClientId('aaaaaaaa-1111-4111-8111-111111111111');
+  const pruned = parseClientId('bbbbbbbb-2222-4222-8222-222222222222');
+  const added = new Map<ClientId, VersionId[]>([[packed, []], [pruned, []]]);
+  const addVersions = async (client: ClientId, count: number) => {
+    const ids = added.get(client)!;
+    for (let i = 0; i < count; i++) {
+      const id = newVersionId();
+      await withTxn(storage, client, async (txn) => {
+        if ((await txn.getClient()) === null) await txn.newClient(NIL_VERSION_ID);
+        await txn.addVersion(id, ids.at(-1) ?? NIL_VERSION_ID, packedSegment(client, ids.length));
+      });
+      ids.push(id);
+    }
+  };
+  try {
+    // 10, then 10 more merged into one pack of 20, then a pack of 10: two packs.
+    for (let round = 0; round < 3; round++) {
+      await addVersions(packed, 10);
+      await storage.compact(packed);
+    }
+    await addVersions(packed, 5);
+
+    await addVersions(pruned, 20);
+    const snapshotAt = added.get(pruned)![14]!;
+    await withTxn(storage, pruned, (txn) => txn.setSnapshot({ versionId: snapshotAt, timestamp: new Date(), versionsSince: 5 }, Buffer.alloc(500, 3)));
+    await addVersions(pruned, 3);
+    // Packs every loose version, then drops the snapshot's version and what came before it.
+    if ((await storage.pruneVersions(pruned, new Date(Date.now() + 60_000))) !== 15) throw new Error('fixture: pruning went wrong');
+    await addVersions(pruned, 2);
+  } finally {
+    await storage.close();
+  }
+  return { packed, packedVersions: added.get(packed)!, pruned, prunedVersions: added.get(pruned)! };
+}
+
 /** A data directory of about 3 MiB of history over three clients: more than a nearly full small disk holds. */
 export async function buildLargeDataDir(dataDir: string): Promise<void> {
   const storage = await FileStorage.open(dataDir);

@@ -12,6 +12,8 @@ import { withTxn, type Version } from '../../src/storage/storage.js';
 export interface ExportableFactory {
   /** A fresh, empty storage; called twice per test (a source and a destination). */
   create(): Promise<ExportableStorage>;
+  /** Called on the source after a test built its client, e.g. to move its history into another form (packs). */
+  built?(source: ExportableStorage, clientId: ClientId): Promise<void>;
   cleanup?(): Promise<void>;
 }
 
@@ -62,7 +64,7 @@ export function clientExportSuite(name: string, factory: ExportableFactory): voi
 
     /** A client with `count` versions, a snapshot of the third and two versions since. */
     async function build(count: number): Promise<VersionId[]> {
-      return withTxn(source, clientId, async (txn) => {
+      const ids = await withTxn(source, clientId, async (txn) => {
         await txn.newClient(NIL_VERSION_ID);
         const ids: VersionId[] = [];
         for (let i = 0; i < count; i++) {
@@ -73,6 +75,8 @@ export function clientExportSuite(name: string, factory: ExportableFactory): voi
         }
         return ids;
       });
+      await factory.built?.(source, clientId);
+      return ids;
     }
 
     const copy = (id: ClientId) => source.exportClient(id, (client) => dest.importClient(client));

@@ -2,15 +2,21 @@
  * Whole clients out of a data directory (see ../client-export.ts): read through a transaction of
  * the storage itself, so an export sees what a sync request would, holds the client's lock as any
  * transaction does, and reads each version as it is consumed.
+ *
+ * The versions come pack by pack, oldest pack first and each in chain order, then the loose ones
+ * by parent id. A loose file whose version a pack holds (a compaction that crashed before it
+ * removed the loose files) is a copy, and the version is yielded once, from its pack, as every
+ * read finds it there first.
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
 import type { ExportedClient } from '../client-export.js';
-import { withTxn, type Storage, type Version } from '../storage.js';
+import type { Version } from '../storage.js';
 import { parseMeta } from './client-meta.js';
 import { ioError, isErrno, readFileOrNull } from './durable-fs.js';
+import type { FileTxn } from './file-txn.js';
 import { CHILD_SUFFIX, ClientPaths, TOMBSTONES_DIR } from './layout.js';
 
 /**
@@ -38,41 +44,60 @@ export async function linkedParents(paths: ClientPaths): Promise<VersionId[]> {
     .filter((id): id is VersionId => isCanonicalUuid(id));
 }
 
+/** Runs `work` on the client in a transaction that holds its lock throughout, and ends it. */
 export async function exportFileClient<T>(
-  storage: Storage,
+  lockedTxn: () => Promise<FileTxn>,
   dataDir: string,
   clientId: ClientId,
   work: (client: ExportedClient) => Promise<T>,
 ): Promise<T | null> {
   const paths = new ClientPaths(dataDir, clientId);
-  return withTxn(storage, clientId, async (txn) => {
-    const client = await txn.getClient();
-    if (client === null) return null;
-    const { latestVersionId, snapshot } = client;
-    return work({
-      clientId,
-      latestVersionId,
-      snapshot,
-      async readSnapshot() {
-        if (snapshot === null) throw new TcsyncError('SNAPSHOT_MISMATCH', 'the client has no snapshot');
-        const data = await txn.getSnapshotData(snapshot.versionId);
-        if (data === null) throw new TcsyncError('CORRUPT', `${clientId}: client.json names a snapshot blob that is missing`);
-        return data;
-      },
-      async *versions(): AsyncIterable<Version> {
-        let parents: VersionId[];
-        try {
-          parents = await committedParents(paths);
-        } catch (err) {
-          throw ioError('list versions', err);
-        }
-        for (const parent of parents) {
-          const version = await txn.getVersionByParent(parent);
-          if (version !== null) yield version;
-        }
-      },
-    });
-  }, { optimistic: false });
+  const txn = await lockedTxn();
+  let result: T | null;
+  try {
+    result = await exportFrom(txn, paths, clientId, work);
+  } catch (err) {
+    await txn.rollback();
+    throw err;
+  }
+  await txn.commit();
+  return result;
+}
+
+async function exportFrom<T>(txn: FileTxn, paths: ClientPaths, clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
+  const client = await txn.getClient();
+  if (client === null) return null;
+  const { latestVersionId, snapshot } = client;
+  return work({
+    clientId,
+    latestVersionId,
+    snapshot,
+    async readSnapshot() {
+      if (snapshot === null) throw new TcsyncError('SNAPSHOT_MISMATCH', 'the client has no snapshot');
+      const data = await txn.getSnapshotData(snapshot.versionId);
+      if (data === null) throw new TcsyncError('CORRUPT', `${clientId}: client.json names a snapshot blob that is missing`);
+      return data;
+    },
+    async *versions(): AsyncIterable<Version> {
+      // A parent has one child: the packed one, when there is a loose copy of it too.
+      const packedParents = new Set<VersionId>();
+      for await (const version of txn.packedVersions()) {
+        packedParents.add(version.parentVersionId);
+        yield version;
+      }
+      let parents: VersionId[];
+      try {
+        parents = await committedParents(paths);
+      } catch (err) {
+        throw ioError('list versions', err);
+      }
+      for (const parent of parents) {
+        if (packedParents.has(parent)) continue;
+        const version = await txn.getVersionByParent(parent);
+        if (version !== null) yield version;
+      }
+    },
+  });
 }
 
 /** Tombstoned ids greater than `after`, ascending, at most `limit`; temporary files are not tombstones. */

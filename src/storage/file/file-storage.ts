@@ -300,7 +300,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
 
   /** See ClientSource (client-export.ts); implemented in file-export.ts. */
   exportClient<T>(clientId: ClientId, work: (client: ExportedClient) => Promise<T>): Promise<T | null> {
-    return exportFileClient(this, this.#shared.dataDir, clientId, work);
+    return exportFileClient(() => this.#fileTxn(clientId, {}), this.#shared.dataDir, clientId, work);
   }
 
   listTombstones(after: ClientId | null, limit: number): Promise<ClientId[]> {

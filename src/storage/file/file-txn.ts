@@ -11,7 +11,7 @@
  * again. When it commits changes it takes the lock first and checks that the client is still
  * as it read it (TXN_STALE otherwise), so a commit is never made on a stale read.
  */
-import { linkSync, renameSync } from 'node:fs';
+import { closeSync, linkSync, openSync, renameSync } from 'node:fs';
 import { link, mkdir, rm, unlink } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
@@ -25,7 +25,7 @@ import type { ClientLocks, HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
-import { readPackedVersion } from './pack-file.js';
+import { readPackedVersion, readPackIndex, readRecord } from './pack-file.js';
 import type { PackedVersion, PackShelf } from './pack-shelf.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 import { newIncarnation, type VersionMemo } from './version-memo.js';
@@ -343,6 +343,25 @@ export class FileTxn extends StagedTxn {
       packs: state.meta.packs,
       loose: looseOf(state),
     };
+  }
+
+  /**
+   * Every version in the packs of the loaded client, pack by pack (oldest first) and in record
+   * order, each read with one positioned read and checked: `CORRUPT` when a record or an index is
+   * damaged, never its bytes. For an export, which holds the lock: the packs stay named
+   * throughout. The indexes are read from the files, not kept: an export passes each client once.
+   */
+  async *packedVersions(): AsyncGenerator<Version> {
+    for (const pack of this.#state?.meta.packs ?? []) {
+      const file = this.#paths.pack(pack.file);
+      const entries = await this.#fromPack(() => readPackIndex(file, pack.size, pack.versions).entries());
+      const fd = await this.#fromPack(() => openSync(file, 'r'));
+      try {
+        for (const entry of entries) yield readRecord(fd, file, entry).version;
+      } finally {
+        closeSync(fd);
+      }
+    }
   }
 
   /**
