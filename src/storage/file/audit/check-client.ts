@@ -15,12 +15,19 @@
  * - every committed version is on that chain;
  * - the snapshot's blob is present with the size and CRC-32 client.json records. Its version
  *   should be on the chain or be its start (the protocol's AddSnapshot checks this, but the
- *   storage API does not), so anything else is a warning, not a problem.
+ *   storage API does not), so anything else is a warning, not a problem;
+ * - every pack client.json names is present and sound (check-pack.ts); its versions are
+ *   committed, and on the chain like the loose ones: a history is its packed versions (the
+ *   older part) and its loose ones.
  *
  * Leftovers of interrupted transactions are harmless: `.version` files no `.child` names (whole,
  * or torn with a single link: a crash mid-write; torn with more links is damage, as the storage
- * reads it), snapshot blobs client.json does not name, temporary files, a directory without
- * client.json or committed versions, and missing links client.json lists as pending.
+ * reads it), snapshot blobs and packs client.json does not name, temporary files, a directory
+ * without client.json or committed versions, and missing links client.json lists as pending.
+ * So is a loose `.version` or `.child` of a version that a named pack holds: a compaction
+ * names its pack before it removes the loose files, and reads look in the packs first. Such a
+ * copy is removed by `--repair` only while its pack reads soundly; otherwise it may be the only
+ * good copy, and is kept (a warning).
  *
  * A `.version` file no `.child` names is not a leftover when it is provably committed: the
  * checkpoint, or the parent of a committed version (a version is only ever added on top of a
@@ -29,12 +36,13 @@
  * latest version leaves no choice, and never removes the version. (A lost link to the last
  * version with no later one and past the checkpoint leaves nothing to tell it from a leftover.)
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { NIL_VERSION_ID, type VersionId } from '../../../ids.js';
 import { decodeVersion, type VersionHeader } from '../version-file.js';
-import { namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
+import { checkPack } from './check-pack.js';
+import { namedPacks, namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 import { Findings, type Finding } from '../../finding.js';
 import type { ClientMeta } from '../client-meta.js';
 
@@ -73,6 +81,12 @@ class ClientChecker {
   readonly childOf = new Map<VersionId, VersionId>();
   /** Versions client.json lists as pending links. */
   readonly pending = new Set<VersionId>();
+  /** Versions in the packs client.json names, by id: the pack's path, and whether it reads soundly. */
+  readonly packed = new Map<VersionId, { readonly pack: string; readonly intact: boolean }>();
+  /** Packed child by parent: a loose `.child` of such a parent is a copy. */
+  readonly packedChildOf = new Map<VersionId, VersionId>();
+  /** Children by parent as the storage follows them to find the latest version: loose links and pending ones. */
+  readonly linkedChildOf = new Map<VersionId, VersionId>();
   /**
    * Committed versions that no `.child` links (see findProvenVersions), each with why it is
    * committed; whether a torn one's file holds anything is not known.
@@ -102,12 +116,90 @@ class ClientChecker {
     }
     return found;
   }
+
+  /**
+   * decode(), or null when the file is gone: a loose copy of a packed version may be removed
+   * without the lock by the compaction that packed it (after its commit) or by a pruning.
+   */
+  async decodeIfThere(file: IndexedFile): Promise<Decoded | null> {
+    if (!existsSync(file.path)) return null;
+    const decoded = await this.decode(file);
+    return 'error' in decoded && !existsSync(file.path) ? null : decoded;
+  }
+}
+
+/**
+ * The packs client.json names: each checked (check-pack.ts), its versions committed. Packs it
+ * does not name are leftovers of a compaction or pruning (written but never named, or replaced
+ * by the pack that was named), as are temporary files of packs being written.
+ */
+async function checkPacks(c: ClientChecker, meta: ClientMeta): Promise<void> {
+  const { index, f, committed, childOf } = c;
+  const present = new Map(namedPacks(index).map((file) => [path.basename(file.path), file]));
+  for (const pack of meta.packs) {
+    const file = index.paths.pack(pack.file);
+    const check = await checkPack(file, pack, present.get(pack.file) ?? null);
+    for (const problem of check.problems) f.problem(file, problem);
+    for (const { versionId, parentVersionId, intact } of check.versions) {
+      const other = c.packed.get(versionId);
+      if (other !== undefined) {
+        f.problem(file, `holds version ${versionId}, which ${path.basename(other.pack)} holds too`);
+        continue;
+      }
+      const sibling = childOf.get(parentVersionId);
+      if (sibling !== undefined) {
+        f.problem(file, `holds version ${versionId} of parent ${parentVersionId}, which has another packed child, ${sibling}: the history forks`);
+        continue;
+      }
+      c.packed.set(versionId, { pack: file, intact });
+      committed.set(versionId, { versionId, parentVersionId });
+      childOf.set(parentVersionId, versionId);
+      c.packedChildOf.set(parentVersionId, versionId);
+    }
+  }
+  const named = new Set(meta.packs.map((pack) => pack.file));
+  for (const pack of index.packFiles) {
+    if (named.has(path.basename(pack.path))) continue;
+    f.harmless(pack.path, 'a pack client.json does not name: left by a compaction or pruning (interrupted, or under way) or replaced by one', { kind: 'remove', path: pack.path });
+  }
+  for (const temp of index.packTemps) {
+    f.harmless(temp.path, 'a temporary file of a pack being written, or of one that was interrupted', { kind: 'remove', path: temp.path });
+  }
+}
+
+/**
+ * A loose `.version` or `.child` file of a version that a named pack holds. The storage never
+ * reads it (reads look in the packs first), so it is a harmless copy while it holds that very
+ * version and the pack reads soundly; while the pack does not, it is kept, as it may be the only
+ * good copy. One that holds something else is damage.
+ */
+async function checkLooseCopy(c: ClientChecker, file: IndexedFile, packedId: VersionId): Promise<void> {
+  const { f } = c;
+  const decoded = await c.decodeIfThere(file);
+  if (decoded === null) return;
+  const packed = c.packed.get(packedId)!;
+  const pack = path.basename(packed.pack);
+  const expected = c.committed.get(packedId)!;
+  if ('error' in decoded) {
+    f.problem(file.path, `${decoded.error} (a loose copy of version ${packedId}, which ${pack} holds)`);
+  } else if (decoded.header.versionId !== packedId || decoded.header.parentVersionId !== expected.parentVersionId) {
+    f.problem(file.path, `holds version ${decoded.header.versionId} of parent ${decoded.header.parentVersionId}, but ${pack} holds version ${packedId} of parent ${expected.parentVersionId} here`);
+  } else if (!packed.intact) {
+    f.warning(file.path, `a loose copy of version ${packedId}, whose record in ${pack} cannot be read: kept, as it may be the only good copy`);
+  } else {
+    f.harmless(file.path, `a loose copy of version ${packedId}, which ${pack} holds: left by a compaction (interrupted, or removing it now)`, { kind: 'remove', path: file.path });
+  }
 }
 
 /** Each `.child`: a whole version, whose parent is the one the name says, the same file as its `.version`. */
 async function checkLinks(c: ClientChecker): Promise<void> {
   const { index, f } = c;
   for (const [parent, child] of index.children) {
+    const packedChild = c.packedChildOf.get(parent);
+    if (packedChild !== undefined) {
+      await checkLooseCopy(c, child, packedChild);
+      continue;
+    }
     c.linkedInodes.add(child.ino);
     const decoded = await c.decode(child);
     if ('error' in decoded) {
@@ -119,8 +211,13 @@ async function checkLinks(c: ClientChecker): Promise<void> {
       f.problem(child.path, `holds version ${header.versionId}, whose parent is ${header.parentVersionId}, not ${parent}`);
       continue;
     }
+    if (c.packed.has(header.versionId)) {
+      f.problem(child.path, `links version ${header.versionId}, which ${path.basename(c.packed.get(header.versionId)!.pack)} holds as the child of ${c.committed.get(header.versionId)!.parentVersionId}`);
+      continue;
+    }
     c.committed.set(header.versionId, header);
     c.childOf.set(parent, header.versionId);
+    c.linkedChildOf.set(parent, header.versionId);
     const version = index.versions.get(header.versionId);
     if (!version) {
       f.problem(child.path, `links version ${header.versionId}, but ${header.versionId}.version is missing`);
@@ -136,6 +233,8 @@ async function checkPendingLinks(c: ClientChecker, meta: ClientMeta): Promise<vo
   const { index, f } = c;
   const { paths } = index;
   for (const { parentVersionId, versionId } of meta.pendingLinks) {
+    // Made and then packed: a compaction's client.json lists no pending links, an older one may.
+    if (c.packedChildOf.get(parentVersionId) === versionId) continue;
     c.pending.add(versionId);
     const version = index.versions.get(versionId);
     const link = index.children.get(parentVersionId);
@@ -156,6 +255,7 @@ async function checkPendingLinks(c: ClientChecker, meta: ClientMeta): Promise<vo
     } else {
       c.committed.set(versionId, decoded.header);
       c.childOf.set(parentVersionId, versionId);
+      c.linkedChildOf.set(parentVersionId, versionId);
       f.harmless(paths.child(parentVersionId), `missing link to ${versionId}.version, listed in client.json's pendingLinks (the next transaction re-creates it)`, {
         kind: 'link',
         existing: version.path,
@@ -193,10 +293,11 @@ async function findProvenVersions(c: ClientChecker, meta: ClientMeta): Promise<v
  * back from it to the chain's start. A version on the chain that nothing links is a broken link.
  */
 async function checkChain(c: ClientChecker, meta: ClientMeta): Promise<void> {
-  const { index, f, committed, childOf, onChain } = c;
+  const { index, f, committed, linkedChildOf, onChain } = c;
   const { paths } = index;
+  // Packs hold versions up to the checkpoint at most: what follows it is linked.
   let latest = meta.checkpointVersionId;
-  for (let steps = 0; childOf.has(latest) && steps <= childOf.size; steps++) latest = childOf.get(latest) as VersionId;
+  for (let steps = 0; linkedChildOf.has(latest) && steps <= linkedChildOf.size; steps++) latest = linkedChildOf.get(latest) as VersionId;
   c.latest = latest;
   for (let id = latest; ; ) {
     if (id === NIL_VERSION_ID) break;
@@ -238,7 +339,7 @@ function checkOrphans(c: ClientChecker): void {
     if (orphanSet.has(header.parentVersionId)) continue;
     let after = 0;
     for (let next = childOf.get(id); next !== undefined && orphanSet.has(next) && after < orphans.length; next = childOf.get(next)) after++;
-    const file = index.versions.get(id)?.path ?? index.children.get(header.parentVersionId)?.path ?? index.paths.version(id);
+    const file = c.packed.get(id)?.pack ?? index.versions.get(id)?.path ?? index.children.get(header.parentVersionId)?.path ?? index.paths.version(id);
     f.problem(file, `committed${after > 0 ? ` (with ${after} later versions)` : ''}, but not on the chain from the latest version ${c.latest}`);
   }
 }
@@ -288,6 +389,10 @@ async function checkLostLinks(c: ClientChecker): Promise<void> {
 async function checkUnlinkedVersions(c: ClientChecker): Promise<void> {
   const { index, f } = c;
   for (const [id, file] of index.versions) {
+    if (c.packed.has(id)) {
+      await checkLooseCopy(c, file, id);
+      continue;
+    }
     if (c.committed.has(id) || c.pending.has(id) || c.linkedInodes.has(file.ino)) continue;
     const why = c.proven.get(id);
     if (why !== undefined) {
@@ -346,11 +451,12 @@ function checkTemporaryFiles(c: ClientChecker): void {
   }
 }
 
-/** Bytes of the committed files, each inode counted once. */
+/** Bytes of the committed files, each inode counted once; loose copies of packed versions are not. */
 function committedBytes(c: ClientChecker, metaFile: IndexedFile, blob: IndexedFile | null): number {
   const committedInodes = new Map<bigint, number>([[metaFile.ino, metaFile.size]]);
   if (blob) committedInodes.set(blob.ino, blob.size);
-  for (const child of c.index.children.values()) committedInodes.set(child.ino, child.size);
+  for (const pack of namedPacks(c.index)) committedInodes.set(pack.ino, pack.size);
+  for (const [parent, child] of c.index.children) if (!c.packedChildOf.has(parent)) committedInodes.set(child.ino, child.size);
   for (const id of [...c.pending, ...c.proven.keys()]) {
     const file = c.index.versions.get(id);
     if (file) committedInodes.set(file.ino, file.size);
@@ -365,7 +471,8 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
   for (const { path: file, what } of index.unknown) f.problem(file, what);
 
   if (index.metaFile === null) {
-    if (index.children.size > 0 || index.unknown.length > 0) {
+    // A pack is only ever written for a client that exists: one without client.json is damage.
+    if (index.children.size > 0 || index.packFiles.length > 0 || index.unknown.length > 0) {
       f.problem(paths.meta, 'missing, but the directory holds committed versions or other files');
     } else {
       f.harmless(paths.dir, 'a directory without client.json: the leftover of an interrupted client creation', { kind: 'remove', path: paths.dir });
@@ -375,8 +482,9 @@ export async function checkClient(dataDir: string, index: ClientIndex): Promise<
   if (index.metaError !== null) f.problem(paths.meta, reason(index.metaError));
   if (!index.hasVersionsDir) f.problem(paths.versionsDir, 'missing');
 
-  await checkLinks(c);
   const meta = index.meta;
+  if (meta !== null) await checkPacks(c, meta);
+  await checkLinks(c);
   // Without client.json nothing tells committed from leftover: report only what is certain.
   if (meta === null) return { findings: f.list, exists: true, versions: 0, bytes: 0 };
   await checkPendingLinks(c, meta);

@@ -2,8 +2,8 @@
  * What a client directory holds, by name, inode and link count, without reading any file but
  * client.json. Which `.version` files are committed takes reading the `.child` files (see
  * file-storage.ts): a `.version` counts only when its parent's `.child` names it or client.json
- * lists it as a pending link, a snapshot blob only when client.json names it; temporary files
- * never count.
+ * lists it as a pending link, a snapshot blob or a pack only when client.json names it;
+ * temporary files never count.
  */
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { TcsyncError } from '../../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../../ids.js';
 import { parseMeta, type ClientMeta } from '../client-meta.js';
-import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../layout.js';
+import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, PACK_FILE, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../layout.js';
 
 export interface IndexedFile {
   readonly path: string;
@@ -37,6 +37,10 @@ export interface ClientIndex {
   readonly children: ReadonlyMap<VersionId, IndexedFile>;
   /** Every `snapshot-<uuid>.bin`, named by client.json or not. */
   readonly snapshotBlobs: readonly IndexedFile[];
+  /** Every `pack-<uuid>.pack`, named by client.json or not. */
+  readonly packFiles: readonly IndexedFile[];
+  /** `pack-<uuid>.pack.<number>`: a pack being written, or the leftover of one a crash interrupted (tempPathOf). */
+  readonly packTemps: readonly IndexedFile[];
   /** Temporary files `client.json.<number>` (layout.ts tempPathOf): leftovers of an interrupted rewrite. */
   readonly metaTemps: readonly IndexedFile[];
   /** `versions/<parent>.child.<number>`: temporary links of an interrupted `verify --repair` (tempPathOf). */
@@ -45,6 +49,10 @@ export interface ClientIndex {
   readonly unknown: ReadonlyArray<{ readonly path: string; readonly what: string }>;
 }
 
+function isPackTemp(name: string): boolean {
+  const target = name.slice(0, name.lastIndexOf('.'));
+  return PACK_FILE.test(target) && isTempOf(name, target);
+}
 
 function isRelinkTemp(name: string): boolean {
   const target = name.slice(0, name.lastIndexOf('.'));
@@ -77,6 +85,8 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
   const paths = new ClientPaths(dataDir, clientId);
   const unknown: Array<{ path: string; what: string }> = [];
   const snapshotBlobs: IndexedFile[] = [];
+  const packFiles: IndexedFile[] = [];
+  const packTemps: IndexedFile[] = [];
   const metaTemps: IndexedFile[] = [];
   let metaFile: IndexedFile | null = null;
   let hasVersionsDir = false;
@@ -87,7 +97,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
       hasVersionsDir = true;
       continue;
     }
-    const known = entry.name === CLIENT_META || SNAPSHOT_BLOB.test(entry.name) || isTempOf(entry.name, CLIENT_META);
+    const known = entry.name === CLIENT_META || SNAPSHOT_BLOB.test(entry.name) || PACK_FILE.test(entry.name) || isPackTemp(entry.name) || isTempOf(entry.name, CLIENT_META);
     if (!known) {
       unknown.push({ path: file, what: 'a name the format does not define' });
       continue;
@@ -100,6 +110,8 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
     if (found === null) continue;
     if (entry.name === CLIENT_META) metaFile = found;
     else if (SNAPSHOT_BLOB.test(entry.name)) snapshotBlobs.push(found);
+    else if (PACK_FILE.test(entry.name)) packFiles.push(found);
+    else if (isPackTemp(entry.name)) packTemps.push(found);
     else metaTemps.push(found);
   }
 
@@ -138,7 +150,13 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
       metaError = err;
     }
   }
-  return { clientId, paths, metaFile, meta, metaError, hasVersionsDir, versions, children, snapshotBlobs, metaTemps, relinkTemps, unknown };
+  return { clientId, paths, metaFile, meta, metaError, hasVersionsDir, versions, children, snapshotBlobs, packFiles, packTemps, metaTemps, relinkTemps, unknown };
+}
+
+/** The packs client.json names that are present, in its order. */
+export function namedPacks(index: ClientIndex): IndexedFile[] {
+  const byName = new Map(index.packFiles.map((file) => [path.basename(file.path), file]));
+  return (index.meta?.packs ?? []).flatMap((pack) => byName.get(pack.file) ?? []);
 }
 
 /** The snapshot blob client.json names, if it is present. */
