@@ -11,6 +11,8 @@ import path from 'node:path';
 import { TcsyncError } from '../../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../../ids.js';
 import { parseMeta, type ClientMeta } from '../client-meta.js';
+import { readPackIndex } from '../pack-file.js';
+import { isErrno } from '../durable-fs.js';
 import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, PACK_FILE, SNAPSHOT_BLOB, VERSION_SUFFIX, VERSIONS_DIR } from '../layout.js';
 
 export interface IndexedFile {
@@ -157,6 +159,28 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
 export function namedPacks(index: ClientIndex): IndexedFile[] {
   const byName = new Map(index.packFiles.map((file) => [path.basename(file.path), file]));
   return (index.meta?.packs ?? []).flatMap((pack) => byName.get(pack.file) ?? []);
+}
+
+/**
+ * The versions that the packs client.json names hold, by id, and the parents of those versions,
+ * from the packs' indexes (a pack whose index does not read counts for nothing). A loose file of
+ * such a version is a copy a compaction has yet to remove, possibly at this moment: a compaction
+ * removes them after its commit without the client's lock, as a pruning does before its commit.
+ */
+export function packedVersions(index: ClientIndex): { readonly ids: ReadonlySet<VersionId>; readonly parents: ReadonlySet<VersionId> } {
+  const ids = new Set<VersionId>();
+  const parents = new Set<VersionId>();
+  for (const pack of index.meta?.packs ?? []) {
+    try {
+      for (const entry of readPackIndex(index.paths.pack(pack.file), pack.size, pack.versions).entries()) {
+        ids.add(entry.versionId);
+        parents.add(entry.parentVersionId);
+      }
+    } catch (err) {
+      if (!(err instanceof TcsyncError) && !isErrno(err, 'ENOENT')) throw err;
+    }
+  }
+  return { ids, parents };
 }
 
 /** The snapshot blob client.json names, if it is present. */

@@ -11,7 +11,7 @@ import { TcsyncError } from '../../../errors.js';
 import type { VersionId } from '../../../ids.js';
 import { ClientPaths } from '../layout.js';
 import { MAX_HEADER, parseHeader } from '../version-file.js';
-import { namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
+import { namedPacks, namedSnapshotBlob, packedVersions, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 
 export interface CopiedFiles {
   /** New files, each to be fsync'd before the backup counts. */
@@ -47,18 +47,22 @@ function headerVersionId(file: string): VersionId | null {
  * names (known without a read when the `.child` is a hard link of it) or that client.json lists
  * as pending, and the `.child` files. A `.child` that does not match its `.version` is copied as
  * it is, so that verifying the copy names the damage instead of the backup hiding it.
+ * And the packs client.json names, as they are (verifying the copy reads every record), without
+ * the loose copies of their versions that a compaction may be removing meanwhile.
  */
 function committedFiles(index: ClientIndex): CommittedFiles {
   if (index.metaFile === null) return { files: [], links: [] };
+  const packed = packedVersions(index);
   const idByInode = new Map([...index.versions].map(([id, file]) => [file.ino, id]));
   const versions = new Map<VersionId, IndexedFile>();
   for (const { versionId } of index.meta?.pendingLinks ?? []) {
     const file = index.versions.get(versionId);
-    if (file) versions.set(versionId, file);
+    if (file && !packed.ids.has(versionId)) versions.set(versionId, file);
   }
   const links: Array<{ child: IndexedFile; version: IndexedFile }> = [];
   const unmatched: IndexedFile[] = [];
-  for (const child of index.children.values()) {
+  for (const [parent, child] of index.children) {
+    if (packed.parents.has(parent)) continue;
     const id = idByInode.get(child.ino) ?? headerVersionId(child.path);
     const version = id === null ? undefined : index.versions.get(id);
     if (id !== null && version) versions.set(id, version);
@@ -66,7 +70,7 @@ function committedFiles(index: ClientIndex): CommittedFiles {
     else unmatched.push(child);
   }
   const blob = namedSnapshotBlob(index);
-  return { files: [index.metaFile, ...(blob ? [blob] : []), ...versions.values(), ...unmatched], links };
+  return { files: [index.metaFile, ...(blob ? [blob] : []), ...namedPacks(index), ...versions.values(), ...unmatched], links };
 }
 
 /** Copies what the client has committed; nothing for a directory without client.json. */
