@@ -12,10 +12,9 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
-import type { ExportedClient } from '../client-export.js';
-import type { Version } from '../storage.js';
+import type { ExportedClient, ExportedVersion } from '../client-export.js';
 import { parseMeta } from './client-meta.js';
-import { ioError, isErrno, readFileOrNull } from './durable-fs.js';
+import { ioError, isErrno, readFileOrNull, statOrNull } from './durable-fs.js';
 import type { FileTxn } from './file-txn.js';
 import { CHILD_SUFFIX, ClientPaths, TOMBSTONES_DIR } from './layout.js';
 
@@ -78,7 +77,7 @@ async function exportFrom<T>(txn: FileTxn, paths: ClientPaths, clientId: ClientI
       if (data === null) throw new TcsyncError('CORRUPT', `${clientId}: client.json names a snapshot blob that is missing`);
       return data;
     },
-    async *versions(): AsyncIterable<Version> {
+    async *versions(): AsyncIterable<ExportedVersion> {
       // A parent has one child: the packed one, when there is a loose copy of it too.
       const packedParents = new Set<VersionId>();
       for await (const version of txn.packedVersions()) {
@@ -94,7 +93,9 @@ async function exportFrom<T>(txn: FileTxn, paths: ClientPaths, clientId: ClientI
       for (const parent of parents) {
         if (packedParents.has(parent)) continue;
         const version = await txn.getVersionByParent(parent);
-        if (version !== null) yield version;
+        // A loose version was added when its file was written (a pending link's file has no `.child` yet).
+        const st = version && ((await statOrNull(paths.child(parent))) ?? (await statOrNull(paths.version(version.versionId))));
+        if (version !== null) yield { ...version, addedAt: st ? new Date(Number(st.mtimeMs)) : null };
       }
     },
   });

@@ -17,6 +17,7 @@ import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import type { ClientId, VersionId } from '../../ids.js';
+import type { ExportedVersion } from '../client-export.js';
 import { StagedTxn, type TxnChanges } from '../staged-txn.js';
 import type { Client, Snapshot, Version } from '../storage.js';
 import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState } from './client-cache.js';
@@ -351,13 +352,13 @@ export class FileTxn extends StagedTxn {
    * damaged, never its bytes. For an export, which holds the lock: the packs stay named
    * throughout. The indexes are read from the files, not kept: an export passes each client once.
    */
-  async *packedVersions(): AsyncGenerator<Version> {
+  async *packedVersions(): AsyncGenerator<ExportedVersion> {
     for (const pack of this.#state?.meta.packs ?? []) {
       const file = this.#paths.pack(pack.file);
       const entries = await this.#fromPack(() => readPackIndex(file, pack.size, pack.versions).entries());
       const fd = await this.#fromPack(() => openSync(file, 'r'));
       try {
-        for (const entry of entries) yield readRecord(fd, file, entry).version;
+        for (const entry of entries) yield { ...readRecord(fd, file, entry).version, addedAt: new Date(entry.addedAt) };
       } finally {
         closeSync(fd);
       }
