@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -150,5 +150,47 @@ describe('packs', () => {
     expect(await storage.pruneVersions(CLIENT, new Date(Date.now() - 60_000))).toBe(0);
     await expectHistory(storage, ids);
     await storage.close();
+  });
+
+  it('the next compaction removes loose copies and old unnamed packs that a crash left, and keeps a young one', async () => {
+    const storage = await FileStorage.open(dir, { compactAfter: 0 });
+    const ids = await addVersions(storage, 20);
+    const versionsDir = path.join(dir, CLIENT, 'versions');
+    // What a crash between client.json's rename and the removal of the loose files leaves.
+    await copyFile(path.join(versionsDir, `${ids[3]}.version`), path.join(dir, 'copy'));
+    await storage.compact(CLIENT);
+    await copyFile(path.join(dir, 'copy'), path.join(versionsDir, `${ids[3]}.version`));
+    await link(path.join(versionsDir, `${ids[3]}.version`), path.join(versionsDir, `${ids[2]}.child`));
+    // Packs that a crash left unnamed: one of an hour ago, and one that a compaction may be writing now.
+    const [named] = (await clientFiles()).packs;
+    const old = path.join(dir, CLIENT, 'pack-00000000-0000-4000-8000-000000000001.pack');
+    const young = path.join(dir, CLIENT, `pack-00000000-0000-4000-8000-000000000002.pack.123`);
+    await copyFile(path.join(dir, CLIENT, named!), old);
+    await copyFile(path.join(dir, CLIENT, named!), young);
+    const hourAgo = new Date(Date.now() - 61 * 60 * 1000);
+    await utimes(old, hourAgo, hourAgo);
+    const more = await addVersions(storage, 3, ids.at(-1), 20);
+    await storage.compact(CLIENT);
+    expect(await readdir(versionsDir)).toEqual([]);
+    const names = await readdir(path.join(dir, CLIENT));
+    expect(names).not.toContain(path.basename(old));
+    expect(names).toContain(path.basename(young));
+    await expectHistory(storage, [...ids, ...more]);
+    await storage.close();
+  });
+
+  it('a data directory of format 1 stays format 1 until a pack is written', async () => {
+    const storage = await FileStorage.open(dir, { compactAfter: 0 });
+    const ids = await addVersions(storage, 3);
+    await storage.close();
+    const formatFile = path.join(dir, 'format.json');
+    await writeFile(formatFile, '{"format":"tcsync","version":1}\n');
+    const reader = await FileStorage.open(dir, { compactAfter: 0 });
+    await expectHistory(reader, ids);
+    expect(JSON.parse(await readFile(formatFile, 'utf8')).version).toBe(1);
+    await reader.compact(CLIENT);
+    expect(JSON.parse(await readFile(formatFile, 'utf8')).version).toBe(2);
+    await expectHistory(reader, ids);
+    await reader.close();
   });
 });

@@ -17,16 +17,16 @@
  * before that rename, so none can be read again after it.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
-import { NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
+import { isCanonicalUuid, NIL_VERSION_ID, type ClientId, type VersionId } from '../../ids.js';
 import { versionsToPrune } from '../prune-rule.js';
 import { serializeMeta, type ClientMeta, type PackMeta } from './client-meta.js';
 import { fsyncDir, isErrno, readFileOrNull, statOrNull, writeNewFile } from './durable-fs.js';
 import type { FileTxn } from './file-txn.js';
-import { tempPathOf, type ClientPaths } from './layout.js';
+import { PACK_FILE, tempPathOf, VERSION_SUFFIX, type ClientPaths } from './layout.js';
 import { PackWriter, readRecord, type PackEntry } from './pack-file.js';
 import type { PackShelf } from './pack-shelf.js';
 import { decodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
@@ -243,7 +243,7 @@ async function dirInode(files: ClientFiles): Promise<bigint | null> {
  * the one planned from: after a deletion and a new client under the same id (a new directory),
  * the same names may be the new client's.
  */
-async function removeLooseCopies(files: ClientFiles, versions: readonly StoredVersion[], dir: bigint): Promise<void> {
+async function removeLooseCopies(files: ClientFiles, versions: readonly PackedCopy[], dir: bigint): Promise<void> {
   for (let i = 0; i < versions.length; i += REMOVE_BATCH) {
     if ((await dirInode(files)) !== dir) return;
     const batch = versions.slice(i, i + REMOVE_BATCH);
@@ -252,16 +252,44 @@ async function removeLooseCopies(files: ClientFiles, versions: readonly StoredVe
   if (versions.length > 0) await fsyncDir(files.paths.versionsDir);
 }
 
-/** Removes files a committed change replaced; best effort, as what is left is never read. */
-async function removeReplaced(files: ClientFiles, loose: readonly StoredVersion[], packs: readonly PackMeta[], dir: bigint): Promise<void> {
+/** A version by its id and parent: what names its loose files. */
+type PackedCopy = Pick<StoredVersion, 'versionId' | 'parentVersionId'>;
+
+/** How old an unnamed pack must be before it counts as a crash's leftover rather than a compaction under way. */
+const LEFTOVER_PACK_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * Removes, after a committed change, what it replaced and what earlier crashes left: every loose
+ * version that `packs` (client.json's list now) holds, the packs `replaced`, and packs and pack
+ * temporary files that client.json does not name and that are older than any compaction runs.
+ * Best effort: what is left is never read, and the next compaction tries again.
+ */
+async function sweep(files: ClientFiles, packs: readonly PackMeta[], replaced: readonly PackMeta[], dir: bigint): Promise<void> {
   try {
-    await removeLooseCopies(files, loose, dir);
-    for (const pack of packs) await unlinkIfThere(files.paths.pack(pack.file));
-    if (packs.length > 0) await fsyncDir(files.paths.dir);
+    const copies: PackedCopy[] = [];
+    for (const name of await readdir(files.paths.versionsDir)) {
+      const id = name.endsWith(VERSION_SUFFIX) ? name.slice(0, -VERSION_SUFFIX.length) : '';
+      if (!isCanonicalUuid(id)) continue;
+      const packed = fromPlannedPack(() => files.shelf.find(files.paths, packs, id as VersionId));
+      if (packed !== null) copies.push(packed.entry);
+    }
+    await removeLooseCopies(files, copies, dir);
+    const named = new Set(packs.map((pack) => pack.file));
+    const unnamed = (await readdir(files.paths.dir)).filter((name) => (PACK_FILE.test(name) && !named.has(name)) || PACK_TEMP.test(name));
+    const old = Date.now() - LEFTOVER_PACK_AGE_MS;
+    const leftovers = [];
+    for (const name of unnamed) if (((await statOrNull(`${files.paths.dir}/${name}`))?.mtimeMs ?? Infinity) < old) leftovers.push(name);
+    const gone = [...replaced.map((pack) => pack.file), ...leftovers];
+    if ((await dirInode(files)) !== dir) return;
+    for (const name of gone) await unlinkIfThere(`${files.paths.dir}/${name}`);
+    if (gone.length > 0) await fsyncDir(files.paths.dir);
   } catch {
     // Left for the next compaction or verify --repair: copies of packed versions, unnamed packs.
   }
 }
+
+/** A temporary file of a pack being written (layout.ts tempPathOf). */
+const PACK_TEMP = new RegExp(`${PACK_FILE.source.slice(0, -1)}\\.\\d+$`);
 
 /**
  * Packs the client's loose versions when it has at least `minLoose` of them (1 packs any).
@@ -290,7 +318,7 @@ export async function compactClient(files: ClientFiles, minLoose: number): Promi
     if (!committed) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
   }
   if (!committed) return null;
-  await removeReplaced(files, chain, merged, dir);
+  await sweep(files, packs, merged, dir);
   return { packed: chain.length, merged: merged.length };
 }
 
@@ -368,7 +396,7 @@ async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number 
     if (!committed) for (const pack of written) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);
   }
   if (!committed) return null;
-  await removeReplaced(files, [], replaced, plan.dir);
+  await sweep(files, kept, replaced, plan.dir);
   return pruned.size;
 }
 

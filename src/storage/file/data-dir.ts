@@ -3,13 +3,13 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TcsyncError } from '../../errors.js';
 import { isCanonicalUuid } from '../../ids.js';
-import { createFileOnce, fsyncDir, isErrno, readFileOrNull, refusesWrites, replaceFile, statOrNull } from './durable-fs.js';
+import { createFileOnce, fsyncDir, isErrno, readFileOrNull, replaceFile, statOrNull } from './durable-fs.js';
 import { FORMAT_FILE, isTempOf, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR } from './layout.js';
 
 /**
  * The data directory's format; a directory of a newer format is refused. 2: clients may have
  * packs (client-meta.ts), which a tcsync of format 1 would not read. A directory of format 1 is
- * raised to 2 when it is opened (it is valid as it is: format 2 only adds).
+ * valid as it is (format 2 only adds), and is raised to 2 before its first pack is written.
  */
 export const DATA_FORMAT = { format: 'tcsync', version: 2 } as const;
 
@@ -50,17 +50,20 @@ export async function ensureFormat(dir: string): Promise<void> {
     }
     existing = await readFile(file);
   }
-  if (checkFormat(file, existing) < DATA_FORMAT.version) await raiseFormat(dir, file);
+  checkFormat(file, existing);
 }
 
-/** Marks an older data directory as this format; on a read-only one it stays as it is, and so does every client. */
-async function raiseFormat(dir: string, file: string): Promise<void> {
-  try {
-    await replaceFile(file, JSON.stringify(DATA_FORMAT) + '\n');
-    await fsyncDir(dir);
-  } catch (err) {
-    if (!refusesWrites(err)) throw err;
-  }
+/**
+ * Marks a data directory as this format, durably, unless it says so already: before anything
+ * only this format has (a pack) is written, so that an older tcsync refuses the directory instead
+ * of misreading it.
+ */
+export async function raiseFormat(dir: string): Promise<void> {
+  const file = path.join(dir, FORMAT_FILE);
+  const existing = await readFileOrNull(file);
+  if (existing !== null && checkFormat(file, existing) >= DATA_FORMAT.version) return;
+  await replaceFile(file, JSON.stringify(DATA_FORMAT) + '\n');
+  await fsyncDir(dir);
 }
 
 /** Refuses to initialise a directory that holds something other than a tcsync data directory's entries. */

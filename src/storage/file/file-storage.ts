@@ -35,7 +35,7 @@ import { clientStateBytes } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { CommitPacing } from './commit-pacing.js';
 import { compactClient, Compactor, pruneClient, type ClientFiles, type CompactionResult } from './compaction.js';
-import { ensureFormat, makeDirDurably } from './data-dir.js';
+import { ensureFormat, makeDirDurably, raiseFormat } from './data-dir.js';
 import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-fs.js';
 import { exportFileClient, listFileTombstones } from './file-export.js';
 import { importFileClient, importFileTombstone } from './file-import.js';
@@ -91,6 +91,8 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   readonly #compactor: Compactor;
   /** One compaction or pruning per client at a time in this process; other processes meet at the commit. */
   readonly #maintaining = new KeyedMutex<ClientId>();
+  /** format.json raised to this tcsync's format, once, before the first pack is written (data-dir.ts). */
+  #formatRaised: Promise<void> | null = null;
   #closed = false;
 
   private constructor(shared: Omit<Shared, 'looseVersions'>, locks: ClientLocks, options: FileStorageOptions) {
@@ -264,6 +266,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     };
     const release = await this.#maintaining.acquire(clientId);
     try {
+      await this.#raiseFormat();
       return await work(files);
     } catch (err) {
       // Another writer changed the client under the plan: nothing was done, and nothing is wrong.
@@ -308,8 +311,19 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   }
 
   /** See ClientSink (client-export.ts); implemented in file-import.ts. */
-  importClient(client: ExportedClient): Promise<void> {
+  async importClient(client: ExportedClient): Promise<void> {
+    await this.#raiseFormat().catch((err) => {
+      throw ioError('raise the data format', err);
+    });
     return importFileClient(this, client);
+  }
+
+  #raiseFormat(): Promise<void> {
+    this.#formatRaised ??= raiseFormat(this.#shared.dataDir).catch((err) => {
+      this.#formatRaised = null;
+      throw err;
+    });
+    return this.#formatRaised;
   }
 
   importTombstone(clientId: ClientId): Promise<void> {

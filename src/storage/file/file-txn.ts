@@ -187,7 +187,7 @@ export class FileTxn extends StagedTxn {
     if (!this.#locks.quiet(this.#clientId)) return HAND_OVER;
     if ((await this.#metaIdentity()) !== identity) return HAND_OVER;
     // Only the newest link can have been taken back, and a link made again names another version.
-    if (parent !== null && (await this.#childIdOf(parent)) !== state.latest) return HAND_OVER;
+    if (parent !== null && (await this.#childIdOf(parent, false)) !== state.latest) return HAND_OVER;
     return state === base ? base : { ...state, leaseId: NO_LEASE };
   }
 
