@@ -230,7 +230,7 @@ async function unlinkIfThere(file: string): Promise<void> {
   }
 }
 
-/** Loose versions whose names are removed at once, each batch one round of the threadpool. */
+/** Loose versions removed between two checks that the client directory is still the one planned from. */
 const REMOVE_BATCH = 16;
 
 /** The client directory's inode: another one means the client was deleted and made again meanwhile. */
@@ -241,15 +241,20 @@ async function dirInode(files: ClientFiles): Promise<bigint | null> {
 /**
  * Removes the two names of loose versions that a pack holds. Only while the client directory is
  * the one planned from: after a deletion and a new client under the same id (a new directory),
- * the same names may be the new client's.
+ * the same names may be the new client's. Durably only where a commit depends on it (a pruning):
+ * a removal of copies that a crash undoes leaves copies again, which are swept again.
  */
-async function removeLooseCopies(files: ClientFiles, versions: readonly PackedCopy[], dir: bigint): Promise<void> {
+async function removeLooseCopies(files: ClientFiles, versions: readonly PackedCopy[], dir: bigint, durably: boolean): Promise<void> {
   for (let i = 0; i < versions.length; i += REMOVE_BATCH) {
     if ((await dirInode(files)) !== dir) return;
-    const batch = versions.slice(i, i + REMOVE_BATCH);
-    await Promise.all(batch.flatMap((v) => [unlinkIfThere(files.paths.child(v.parentVersionId)), unlinkIfThere(files.paths.version(v.versionId))]));
+    // One at a time: a burst of removals in the versions directory would hold up the link(2) of
+    // the replica's next commit there, which waits for the directory's lock.
+    for (const v of versions.slice(i, i + REMOVE_BATCH)) {
+      await unlinkIfThere(files.paths.child(v.parentVersionId));
+      await unlinkIfThere(files.paths.version(v.versionId));
+    }
   }
-  if (versions.length > 0) await fsyncDir(files.paths.versionsDir);
+  if (durably && versions.length > 0) await fsyncDir(files.paths.versionsDir);
 }
 
 /** A version by its id and parent: what names its loose files. */
@@ -273,7 +278,7 @@ async function sweep(files: ClientFiles, packs: readonly PackMeta[], replaced: r
       const packed = fromPlannedPack(() => files.shelf.find(files.paths, packs, id as VersionId));
       if (packed !== null) copies.push(packed.entry);
     }
-    await removeLooseCopies(files, copies, dir);
+    await removeLooseCopies(files, copies, dir, false);
     const named = new Set(packs.map((pack) => pack.file));
     const unnamed = (await readdir(files.paths.dir)).filter((name) => (PACK_FILE.test(name) && !named.has(name)) || PACK_TEMP.test(name));
     const old = Date.now() - LEFTOVER_PACK_AGE_MS;
@@ -282,7 +287,6 @@ async function sweep(files: ClientFiles, packs: readonly PackMeta[], replaced: r
     const gone = [...replaced.map((pack) => pack.file), ...leftovers];
     if ((await dirInode(files)) !== dir) return;
     for (const name of gone) await unlinkIfThere(`${files.paths.dir}/${name}`);
-    if (gone.length > 0) await fsyncDir(files.paths.dir);
   } catch {
     // Left for the next compaction or verify --repair: copies of packed versions, unnamed packs.
   }
@@ -390,7 +394,7 @@ async function prunePacked(files: ClientFiles, plan: PrunePlan): Promise<number 
       kept.push(rewritten);
     }
     // No loose copy of a pruned version may outlive the commit: it would be read as committed.
-    await removeLooseCopies(files, [...pruned.values()], plan.dir);
+    await removeLooseCopies(files, [...pruned.values()], plan.dir, true);
     committed = await commitMeta(files, { ...base, packs: kept }, basis, true);
   } finally {
     if (!committed) for (const pack of written) await unlinkIfThere(files.paths.pack(pack.file)).catch(() => undefined);

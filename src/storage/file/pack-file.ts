@@ -65,17 +65,19 @@ function idOf(bytes: Buffer): VersionId {
 export function encodeIndex(entries: readonly PackEntry[]): Buffer {
   const n = entries.length;
   const out = Buffer.alloc(indexBytes(n));
-  const sorted = entries.map((entry) => ({ entry, id: idBytes(entry.versionId), parent: idBytes(entry.parentVersionId) }));
-  sorted.sort((a, b) => Buffer.compare(a.id, b.id));
-  sorted.forEach(({ entry, id, parent }, i) => {
+  // Canonical ids sort as strings exactly as their bytes do (hex digits, hyphens at fixed places),
+  // and strings compare several times faster than Buffers: a merge of 50,000 versions sorts in
+  // tens of milliseconds, on the event loop.
+  const sorted = [...entries].sort((a, b) => (a.versionId < b.versionId ? -1 : 1));
+  sorted.forEach((entry, i) => {
     const at = i * ENTRY_BYTES;
-    id.copy(out, at);
-    parent.copy(out, at + 16);
+    out.write(entry.versionId.replaceAll('-', ''), at, 16, 'hex');
+    out.write(entry.parentVersionId.replaceAll('-', ''), at + 16, 16, 'hex');
     out.writeUIntLE(entry.offset, at + 32, OFFSET_BYTES);
     out.writeUInt32LE(entry.length, at + 40);
     out.writeDoubleLE(entry.addedAt, at + 44);
   });
-  const byParent = sorted.map((_, i) => i).sort((a, b) => Buffer.compare(sorted[a]!.parent, sorted[b]!.parent));
+  const byParent = sorted.map((_, i) => i).sort((a, b) => (sorted[a]!.parentVersionId < sorted[b]!.parentVersionId ? -1 : 1));
   const positions = n * ENTRY_BYTES;
   byParent.forEach((position, i) => out.writeUInt32LE(position, positions + i * POSITION_BYTES));
   const trailer = out.length - TRAILER_BYTES;
@@ -113,13 +115,11 @@ export class PackIndex {
     if (!bytes.subarray(trailer + 8).equals(MAGIC)) throw bad('no index trailer');
     if (bytes.readUInt32LE(trailer + 4) !== versions) throw bad(`index holds ${bytes.readUInt32LE(trailer + 4)} versions, client.json says ${versions}`);
     if (crc32(bytes.subarray(0, trailer)) !== bytes.readUInt32LE(trailer)) throw bad('index checksum mismatch');
-    const index = new PackIndex(bytes, versions);
     const recordsEnd = fileSize - length;
-    for (let i = 0; i < versions; i++) {
-      const { offset, length: recordLength } = index.#entryAt(i);
-      if (offset + recordLength > recordsEnd) throw bad('an index entry points past the records');
+    for (let at = 0; at < versions * ENTRY_BYTES; at += ENTRY_BYTES) {
+      if (bytes.readUIntLE(at + 32, OFFSET_BYTES) + bytes.readUInt32LE(at + 40) > recordsEnd) throw bad('an index entry points past the records');
     }
-    return index;
+    return new PackIndex(bytes, versions);
   }
 
   #entryAt(i: number): PackEntry {
