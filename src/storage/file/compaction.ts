@@ -286,7 +286,10 @@ async function sweep(files: ClientFiles, packs: readonly PackMeta[], replaced: r
     for (const name of unnamed) if (((await statOrNull(`${files.paths.dir}/${name}`))?.mtimeMs ?? Infinity) < old) leftovers.push(name);
     const gone = [...replaced.map((pack) => pack.file), ...leftovers];
     if ((await dirInode(files)) !== dir) return;
-    for (const name of gone) await unlinkIfThere(`${files.paths.dir}/${name}`);
+    for (const name of gone) {
+      files.shelf.forget(`${files.paths.dir}/${name}`);
+      await unlinkIfThere(`${files.paths.dir}/${name}`);
+    }
   } catch {
     // Left for the next compaction or verify --repair: copies of packed versions, unnamed packs.
   }

@@ -335,6 +335,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     this.#closed = true;
     await this.#compactor.close();
     await this.#maintaining.drain();
+    this.#shared.packs.close();
     await this.#locks.close();
   }
 }

@@ -26,7 +26,7 @@ import type { ClientLocks, HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
-import { readPackedVersion, readPackIndex, readRecord } from './pack-file.js';
+import { readPackIndex, readRecord } from './pack-file.js';
 import type { PackedVersion, PackShelf } from './pack-shelf.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
 import { newIncarnation, type VersionMemo } from './version-memo.js';
@@ -305,7 +305,7 @@ export class FileTxn extends StagedTxn {
   }
 
   #readPacked({ file, entry }: PackedVersion): Promise<Version> {
-    return this.#fromPack(() => readPackedVersion(file, entry));
+    return this.#fromPack(() => this.#shared.packs.read({ file, entry }));
   }
 
   async #fromPack<T>(read: () => T): Promise<T> {

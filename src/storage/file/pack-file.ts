@@ -190,16 +190,6 @@ export function readPackIndex(file: string, fileSize: number, versions: number):
   }
 }
 
-/** Reads and checks one record: one positioned read. `CORRUPT` when it is not the entry's version. */
-export function readPackedVersion(file: string, entry: PackEntry): Version {
-  const fd = openSync(file, 'r');
-  try {
-    return readRecord(fd, file, entry).version;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** One record of an open pack: its bytes (a `.version` file's) and the version they hold, checked. */
 export function readRecord(fd: number, file: string, entry: PackEntry): { bytes: Buffer; version: Version } {
   const buffer = Buffer.allocUnsafe(entry.length);
