@@ -97,6 +97,18 @@ describe('packs', () => {
     await storage.close();
   });
 
+  it('a compaction under way when the storage closes finishes, and close() waits for it', async () => {
+    const storage = await FileStorage.open(dir, { compactAfter: 0 });
+    const ids = await addVersions(storage, 20);
+    const compacting = storage.compact(CLIENT);
+    await storage.close();
+    expect(await compacting).toEqual({ packed: 20, merged: 0 });
+    const again = await FileStorage.open(dir, { compactAfter: 0 });
+    expect(await clientFiles()).toEqual({ packs: [expect.stringMatching(/^pack-.*\.pack$/)], loose: 0 });
+    await expectHistory(again, ids);
+    await again.close();
+  });
+
   it('a damaged record is CORRUPT, never its bytes', async () => {
     const storage = await FileStorage.open(dir, { compactAfter: 0 });
     const ids = await addVersions(storage, 5);

@@ -156,12 +156,13 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
    * An optimistic transaction starts without the lock and takes it only to commit changes
    * (file-txn.ts); any other holds the lock from the start, as export and repair need.
    */
-  txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
+  async txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
+    if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
     return this.#fileTxn(clientId, options);
   }
 
+  /** Also for a compaction or pruning under way, which close() waits for: it goes on after close() began. */
   async #fileTxn(clientId: ClientId, options: TxnOptions): Promise<FileTxn> {
-    if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
     const paths = new ClientPaths(this.#shared.dataDir, clientId);
     this.#shared.pacing.opened();
     let lock = null;
