@@ -4,9 +4,13 @@
  * tombstone and creating it again with a new history; this process keeps reading both, as the
  * sync protocol does. Every answer is checked against the writer's log of what it committed,
  * with the times each change began and returned: it must be what some committed state held
- * during the read, of the history current then, with the bytes of that version.
+ * during the read, of the history current then, with the bytes of that version. And the same
+ * while the writer compacts both clients often and prunes them (issue 21): a version is served
+ * with its bytes until a pruning of it begins, and never once one has returned.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
@@ -26,11 +30,12 @@ afterEach(() => removeDir(dir));
 
 type Name = 'A' | 'B';
 interface Event {
-  readonly ev: 'create' | 'version' | 'snapshot' | 'delete' | 'done';
+  readonly ev: 'create' | 'version' | 'snapshot' | 'delete' | 'prune' | 'compaction-error' | 'done';
   readonly c: Name;
   readonly g: number;
   readonly v?: string;
   readonly p?: string;
+  readonly code?: string;
   readonly t0: string;
   readonly t1: string;
 }
@@ -59,13 +64,21 @@ class History {
   readonly snapshots: Event[] = [];
   readonly created = new Map<string, Event>();
   readonly deleted = new Map<string, Event>();
+  readonly prunes: Event[] = [];
+  /** Each version's place in its history, from 0. */
+  readonly position = new Map<string, number>();
 
   constructor(events: readonly Event[]) {
+    const lengths = new Map<string, number>();
     for (const e of events) {
       if (e.ev === 'version') {
         this.versions.set(e.v!, e);
         this.children.set(`${e.c}|${e.g}|${e.p}`, e);
-      } else if (e.ev === 'snapshot') this.snapshots.push(e);
+        const history = `${e.c}|${e.g}`;
+        this.position.set(e.v!, lengths.get(history) ?? 0);
+        lengths.set(history, (lengths.get(history) ?? 0) + 1);
+      } else if (e.ev === 'prune') this.prunes.push(e);
+      else if (e.ev === 'snapshot') this.snapshots.push(e);
       else if (e.ev === 'create') this.created.set(`${e.c}|${e.g}`, e);
       else if (e.ev === 'delete') this.deleted.set(`${e.c}|${e.g}`, e);
     }
@@ -80,6 +93,13 @@ class History {
       if (gone === undefined || BigInt(gone.t0) > t1) gens.push(e.g);
     }
     return gens;
+  }
+
+  /** The prunings of the committed version `v` (it is their snapshot's version or an ancestor), as `when` says. */
+  prunedBy(v: string, when: (pruning: Event) => boolean): boolean {
+    const { c, g } = this.versions.get(v)!;
+    const at = this.position.get(v)!;
+    return this.prunes.some((e) => e.c === c && e.g === g && this.position.get(e.v!)! >= at && when(e));
   }
 
   /** Whether generation `g` of `c` may have been the current one at some instant of [t0, t1]. */
@@ -112,6 +132,7 @@ function problemOf(history: History, read: Read): string | null {
       if (read.op === 'version' && version.versionId !== read.asked) return `asked for ${read.asked}, answered ${version.versionId}`;
       if (BigInt(logged.t0) > t1) return `${version.versionId} answered before its commit began`;
       if (!history.maybeCurrent(c, logged.g, t0, t1)) return `${version.versionId} of generation ${g}, not current during the read`;
+      if (history.prunedBy(version.versionId, (e) => BigInt(e.t1) < t0)) return `${version.versionId} answered after its pruning returned`;
       return null;
     }
     case 'snapshot': {
@@ -131,25 +152,49 @@ function problemOf(history: History, read: Read): string | null {
         const missed = history.snapshots.find((e) => e.c === c && alive.includes(e.g) && committedBefore(e));
         return missed === undefined ? null : `no snapshot, while the one of ${missed.v} was acknowledged before`;
       }
+      // Gone once a pruning of it began.
+      const prunedDuring = (v: string) => history.prunedBy(v, (e) => BigInt(e.t0) <= t1);
       if (read.op === 'version') {
         const logged = history.versions.get(read.asked!);
-        return committedBefore(logged) && alive.includes(logged!.g) ? `${read.asked} acknowledged before, read as absent` : null;
+        if (!committedBefore(logged) || !alive.includes(logged!.g)) return null;
+        return prunedDuring(read.asked!) ? null : `${read.asked} acknowledged before, read as absent`;
       }
       const parent = read.asked === NIL_VERSION_ID ? null : history.versions.get(read.asked!);
       const gens = parent == null ? alive : alive.filter((g) => g === parent.g);
       for (const g of gens) {
         const child = history.children.get(`${c}|${g}|${read.asked}`);
-        if (committedBefore(child)) return `${outcome.kind} for the child of ${read.asked}, while ${child!.v} was acknowledged before`;
+        if (committedBefore(child) && !prunedDuring(child!.v!)) return `${outcome.kind} for the child of ${read.asked}, while ${child!.v} was acknowledged before`;
       }
       return null;
     }
   }
 }
 
-it('readers without the lock see only committed state of the current history while another process writes', async () => {
+/** What a race logged and read, and the wrong answers among the reads. */
+interface Race {
+  readonly history: History;
+  readonly events: readonly Event[];
+  readonly reads: readonly Read[];
+  readonly problems: readonly string[];
+  /** Whether a reader saw client A's client.json list packs. */
+  readonly sawPacks: boolean;
+}
+
+/** How the readers of a race read. */
+interface Reading {
+  /** A child is asked of one of the last `childWindow` versions acknowledged to its client (or nil)... */
+  readonly childWindow: number;
+  /** ...and versions, several in one transaction, among the last `versionWindow`... */
+  readonly versionWindow: number;
+  /** ...`pauseMs()` after the transaction loaded the client. */
+  readonly pauseMs: () => number;
+}
+
+/** Runs the writer with `writerArgs` after its usual ones while two readers read. */
+async function race(writerArgs: readonly string[], reading: Reading): Promise<Race> {
   dir = await makeTempDir();
   const ids: Record<Name, ClientId> = { A: parseClientId(crypto.randomUUID()), B: parseClientId(crypto.randomUUID()) };
-  const writer = spawn(process.execPath, [WRITER, dir, ids.A, ids.B, String(WRITE_MS)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const writer = spawn(process.execPath, [WRITER, dir, ids.A, ids.B, String(WRITE_MS), ...writerArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const events: Event[] = [];
   let stderr = '';
   let pending = '';
@@ -173,19 +218,21 @@ it('readers without the lock see only committed state of the current history whi
     const outcome = await work().catch((err: unknown) => ({ kind: 'error' as const, code: codeOf(err) }));
     reads.push({ op, c, asked, t0, t1: now(), outcome });
   }
-  /** A version the writer acknowledged to `c` lately, mostly behind its latest; or nil. */
-  function recent(c: Name): VersionId {
-    const mine = events.filter((e) => e.ev === 'version' && e.c === c).slice(-8);
+  /** A version the writer acknowledged to `c` among its last `window`, mostly behind its latest; or nil. */
+  function recent(c: Name, window: number): VersionId {
+    const mine = events.filter((e) => e.ev === 'version' && e.c === c).slice(-window);
     const pick = mine[Math.floor(Math.random() * (mine.length + 1))];
     return pick === undefined ? NIL_VERSION_ID : parseVersionId(pick.v!);
   }
 
+  let sawPacks = false;
   async function reader(): Promise<void> {
     while (!done) {
       // Reads answered from memory take no I/O: give the writer's output a turn.
       await setImmediate();
+      sawPacks ||= (await readFile(path.join(dir, ids.A, 'client.json'), 'utf8').catch(() => '')).includes('"packs"');
       for (const c of ['A', 'B'] as const) {
-        const parent = recent(c);
+        const parent = recent(c, reading.childWindow);
         await read('child', c, parent, async () => {
           const answer = await sync.getChildVersion(ids[c], parent);
           return answer.kind === 'ok' ? { kind: 'version', version: answer.version } : answer;
@@ -207,11 +254,11 @@ it('readers without the lock see only committed state of the current history whi
         );
         // Several versions in one transaction, after a pause: read well after the load, while
         // the writer commits.
-        const wanted = [recent(c), recent(c), recent(c), recent(c)].filter((v) => v !== NIL_VERSION_ID);
+        const wanted = [1, 2, 3, 4].map(() => recent(c, reading.versionWindow)).filter((v) => v !== NIL_VERSION_ID);
         const t0 = now();
         const answers = await withTxn(storage, ids[c], async (txn) => {
           if ((await txn.getClient()) === null) return wanted.map((): Read['outcome'] => ({ kind: 'none' }));
-          await sleep(1);
+          await sleep(reading.pauseMs());
           const found: Read['outcome'][] = [];
           for (const id of wanted) {
             const version = await txn.getVersion(id);
@@ -233,9 +280,31 @@ it('readers without the lock see only committed state of the current history whi
     const problem = problemOf(history, r);
     return problem === null ? [] : [`${r.op} ${r.c} ${r.asked ?? ''}: ${problem}`];
   });
+  return { history, events, reads, problems, sawPacks };
+}
+
+it('readers without the lock see only committed state of the current history while another process writes', async () => {
+  const { history, reads, problems } = await race([], { childWindow: 8, versionWindow: 8, pauseMs: () => 1 });
   expect(problems.slice(0, 10), `${problems.length} wrong answers of ${reads.length}`).toEqual([]);
   // The race was run: both clients moved on, B went through new histories, reads were answered.
   expect(history.created.size).toBeGreaterThan(5);
   expect(reads.filter((r) => r.outcome.kind === 'version').length).toBeGreaterThan(100);
   expect(reads.filter((r) => r.outcome.kind === 'snapshot').length).toBeGreaterThan(50);
+}, 60_000);
+
+it('readers without the lock see every committed version until a pruning of it, while another process compacts and prunes', async () => {
+  // Compacted after every 4 versions, so that most reads find packs, merged and replaced often;
+  // A pruned every 5 steps, B after its 5th version. Children are asked of versions pruned or
+  // not; versions among the newest, which compactions move out of loose files. Reads wait up to
+  // 10 ms after their load, so that the files they saw are often removed under their view.
+  const { history, events, reads, problems, sawPacks } = await race(['4', '5'], { childWindow: 24, versionWindow: 6, pauseMs: () => Math.random() * 10 });
+  expect(problems.slice(0, 10), `${problems.length} wrong answers of ${reads.length}`).toEqual([]);
+  expect(events.filter((e) => e.ev === 'compaction-error' && e.c === 'A'), 'compactions of A that failed').toEqual([]);
+  // The race was run: A was compacted and pruned, and some reads found its pruned versions gone
+  // (only a pruning makes a version of A gone).
+  expect(sawPacks).toBe(true);
+  expect(history.prunes.filter((e) => e.c === 'A').length).toBeGreaterThanOrEqual(2);
+  expect(reads.filter((r) => r.outcome.kind === 'version').length).toBeGreaterThan(100);
+  expect(reads.filter((r) => r.c === 'A' && r.op === 'child' && r.outcome.kind === 'gone').length).toBeGreaterThan(0);
+  expect(reads.filter((r) => r.c === 'A' && r.op === 'version' && r.outcome.kind === 'not-found').length).toBeGreaterThan(0);
 }, 60_000);

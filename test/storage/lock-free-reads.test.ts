@@ -160,3 +160,64 @@ describe('the view of a transaction without the lock', () => {
     expect(latest).not.toBe(v3);
   });
 });
+
+describe('a view that a compaction or a pruning replaced', () => {
+  /** Runs `read` in a transaction of the reader's whose first run loads the client before `meanwhile`; its answer and runs. */
+  async function readAcross<T>(meanwhile: () => Promise<unknown>, read: (t: StorageTxn) => Promise<T>): Promise<{ answer: T; runs: number }> {
+    let runs = 0;
+    await settled();
+    const answer = await withTxn(reader, clientId, async (t) => {
+      if (runs === 0) await latestOf(t);
+      if (runs++ === 0) await meanwhile();
+      return read(t);
+    });
+    return { answer, runs };
+  }
+
+  it('loose versions it read as loose and a compaction packed are stale, not absent: withTxn answers them from the pack', async () => {
+    const [v1, v2] = await append(other, 3);
+    const txn = await optimistic();
+    await latestOf(txn);
+    expect(await other.compact(clientId)).toEqual({ packed: 3, merged: 0 });
+    // Their files are gone; client.json, replaced, tells why.
+    expect(await errorCode(txn.getVersion(v2!))).toBe('TXN_STALE');
+    expect(await errorCode(txn.getVersionByParent(v1!))).toBe('TXN_STALE');
+    await txn.rollback();
+
+    const [w1, w2] = await append(other, 3);
+    const { answer, runs } = await readAcross(() => other.compact(clientId), async (t) => [await t.getVersion(w2!), await t.getVersionByParent(w1!)]);
+    expect(runs).toBe(2);
+    expect(answer.map((v) => v?.versionId)).toEqual([w2, w2]);
+  });
+
+  it('a pack it read from that a compaction merged away is stale, not CORRUPT', async () => {
+    const [v1] = await append(other, 2);
+    await other.compact(clientId);
+    await append(other, 3);
+    const txn = await optimistic();
+    await latestOf(txn);
+    // 2 packed and 3 loose make a new pack of 5: the pack of 2 is removed.
+    expect(await other.compact(clientId)).toEqual({ packed: 3, merged: 1 });
+    expect(await errorCode(txn.getVersion(v1!))).toBe('TXN_STALE');
+    await txn.rollback();
+
+    await append(other, 3);
+    const { answer, runs } = await readAcross(() => other.compact(clientId), (t) => t.getVersion(v1!));
+    expect(runs).toBe(2);
+    expect(answer?.versionId).toBe(v1);
+  });
+
+  it('versions a pruning deleted under it are stale, then gone; the first version after the cut is still a child', async () => {
+    const [v1, v2, v3] = await append(other, 4);
+    await withTxn(other, clientId, (t) => t.setSnapshot({ versionId: v2!, timestamp: new Date(), versionsSince: 0 }, bytes(1)));
+    await other.compact(clientId);
+    const future = new Date(Date.now() + 60_000);
+    const { answer, runs } = await readAcross(() => other.pruneVersions(clientId, future), async (t) => [
+      await t.getVersion(v1!),
+      await t.getVersionByParent(v1!),
+      await t.getVersionByParent(v2!),
+    ]);
+    expect(runs).toBe(2);
+    expect(answer.map((v) => v?.versionId ?? null)).toEqual([null, null, v3]);
+  });
+});
