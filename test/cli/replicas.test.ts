@@ -115,3 +115,31 @@ it('two replicas exchange versions through the server, and a third starts from t
   // It downloaded only the versions after the snapshot, not the whole history.
   expect(tablet.pulled).toBe(history.length - 1);
 });
+
+it('with --prune-days 0, a new replica starts from the snapshot after the history it covers is pruned, and syncs on', async () => {
+  const pruningDir = await makeTempDir();
+  const pruning = await spawnServer(pruningDir, { args: ['--prune-days', '0', '--snapshot-versions', '100'] });
+  try {
+    const clientId = crypto.randomUUID();
+    const laptop = new Replica(new ProtocolClient(pruning.url, clientId));
+    for (let round = 0; round < 12; round++) {
+      laptop.record(`laptop ${round}`);
+      await laptop.sync();
+    }
+    // The first version asked for a snapshot, which covers it; the laptop's own replica went on.
+    expect(laptop.snapshotsSent).toBe(1);
+    const probe = new ProtocolClient(pruning.url, clientId);
+    await expect.poll(async () => (await probe.getChildVersion(NIL)).status, { timeout: 15_000 }).toBe(410);
+    const phone = new Replica(new ProtocolClient(pruning.url, clientId));
+    expect(await phone.start()).toBe(true);
+    await phone.sync();
+    expect(phone.ops).toEqual(laptop.ops);
+    phone.record('phone 0');
+    await phone.sync();
+    await laptop.sync();
+    expect(laptop.ops).toEqual(phone.ops);
+  } finally {
+    await pruning.stop('SIGKILL');
+    await removeDir(pruningDir);
+  }
+});
