@@ -73,7 +73,7 @@ describe('packs', () => {
     await again.close();
   });
 
-  it('merges packs as a binary counter carries, so a client keeps few of them', async () => {
+  it('merges packs as a counter in base 4 carries, so a client keeps few of them', async () => {
     const storage = await FileStorage.open(dir, { compactAfter: 0 });
     let ids: VersionId[] = [];
     const counts: number[] = [];
@@ -82,8 +82,9 @@ describe('packs', () => {
       await storage.compact(CLIENT);
       counts.push((await clientFiles()).packs.length);
     }
-    // 10, 20, 20+10, 40, 40+10, 40+20, 40+20+10, 80.
-    expect(counts).toEqual([1, 1, 2, 1, 2, 2, 3, 1]);
+    // Every pack of under 256 versions is of tier 0, of which a client keeps three at most:
+    // 10; 10+10; 10+10+10; 40; 40+10; 40+10+10; 70; 70+10.
+    expect(counts).toEqual([1, 2, 3, 1, 2, 3, 1, 2]);
     await expectHistory(storage, ids);
     await storage.close();
   });

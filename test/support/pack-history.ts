@@ -57,10 +57,11 @@ async function open(dataDir: string): Promise<FileStorage> {
 }
 
 /**
- * Packs of 8 and 2 versions, 2 loose versions on top, a loose copy of the 4th (packed) left
- * beside them as by a compaction that a crash cut short, and a snapshot of the 11th: a
- * compaction packs the loose ones with the 2-pack (merged, removed after) and keeps the 8-pack,
- * and then sweeps the loose copy. The cut, in the future, prunes everything up to the snapshot.
+ * Packs of 8, 2 and 2 versions (three of the smallest tier), 2 loose versions on top, a loose
+ * copy of the 4th (packed) left beside them as by a compaction that a crash cut short, and a
+ * snapshot of the 13th: a compaction packs the loose ones with the three packs (merged, removed
+ * after), and then sweeps the loose copy. The cut, in the future, prunes everything up to the
+ * snapshot.
  */
 export async function prepareCompaction(dataDir: string): Promise<PackHistory> {
   const clientId = parseClientId(crypto.randomUUID());
@@ -72,13 +73,15 @@ export async function prepareCompaction(dataDir: string): Promise<PackHistory> {
     await storage.compact(clientId);
     await addVersions(storage, clientId, ids, 2);
     await storage.compact(clientId);
+    await addVersions(storage, clientId, ids, 2);
+    await storage.compact(clientId);
     await restore();
     await addVersions(storage, clientId, ids, 2);
-    await setSnapshot(storage, clientId, ids[10]!);
+    await setSnapshot(storage, clientId, ids[12]!);
   } finally {
     await storage.close();
   }
-  return { clientId, ids, loose: 2, cut: new Date(Date.now() + DAY_MS), pruned: 11 };
+  return { clientId, ids, loose: 2, cut: new Date(Date.now() + DAY_MS), pruned: 13 };
 }
 
 /**
