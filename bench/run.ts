@@ -10,6 +10,7 @@ type Bench = () => Promise<BenchSection>;
 const areas: Array<[string, () => Promise<{ bench: Bench }>]> = [
   ['storage', () => import('./storage-bench.js')],
   ['ops', () => import('./ops-bench.js')],
+  ['backup', () => import('./ops-bench.js').then((m) => ({ bench: m.backupBench }))],
   ['http', () => import('./http-bench.js')],
   ['graphql', () => import('./graphql-bench.js')],
   ['compare', () => import('./compare-bench.js')],
