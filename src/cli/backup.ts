@@ -11,7 +11,8 @@ import { HELP_OPTION, parseCommandArgs, reportUsage } from './usage-error.js';
 const USAGE = `usage: tcsync backup [--data-dir DIR] DEST
   --data-dir DIR  the data directory (env DATA_DIR; default ./data)
   DEST            where the backup goes; must not exist
-Safe on a live server: each client is copied under its lock. DEST appears only once complete and verified.`;
+Safe on a live server: each client is copied as committed at one instant. DEST appears only once
+complete, verified and durable.`;
 
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs('backup', USAGE, () =>

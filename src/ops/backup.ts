@@ -1,22 +1,25 @@
 /**
  * backup: a consistent, durable copy of a (possibly live) data directory.
  *
- * Each client is copied under its lock, so the copy holds a committed state of it that includes
+ * Each client is copied as committed at one instant (under its lock, or without it while nobody
+ * commits to it: see copy-data-dir.ts), so the copy holds a committed state of it that includes
  * every version acknowledged before the backup began. The copy is built in a sibling temporary
- * directory, every file and directory of it fsync'd, verified, and only then renamed to DEST
- * (the rename is the commit point, the parent fsync'd after it): DEST appears complete and
- * verified, or not at all.
+ * directory and checked as verify checks a data directory, each client's files as they were
+ * written; then the file system is synced once, and only then the directory is renamed to DEST
+ * (the rename is the commit point, the parent fsync'd after it): DEST appears complete, verified
+ * and durable, or not at all.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { copyDataDir, type CopiedDataDir } from '../storage/file/audit/copy-data-dir.js';
+import { syncFileSystem, type SyncedBy } from '../storage/file/sync-file-system.js';
 import type { LockOptions } from '../storage/file/client-lock.js';
 import { fsyncDir, isErrno } from '../storage/file/durable-fs.js';
 import { exists, openDataDir } from './data-dir.js';
 import { OpsError } from './ops-error.js';
-import { verifyDataDir, type VerifyReport } from './verify.js';
+import { verifyReport, type VerifyReport } from './verify.js';
 
 export interface BackupOptions {
   /**
@@ -25,10 +28,10 @@ export interface BackupOptions {
    */
   readonly concurrency?: number;
   /**
-   * Called after each client is copied, then after each is verified.
+   * Called after each client is copied and verified.
    * @default undefined (no reports)
    */
-  readonly onProgress?: (phase: 'copy' | 'verify', done: number, total: number) => void;
+  readonly onProgress?: (phase: 'copy', done: number, total: number) => void;
   /**
    * How client locks are taken (see FileStorage).
    * @default FileStorage's defaults
@@ -39,8 +42,15 @@ export interface BackupOptions {
 export interface BackupReport extends CopiedDataDir {
   /** DEST, absolute. */
   readonly dest: string;
-  /** The verification of the copy (its dataDir is DEST). */
+  /** The verification of the copy (its dataDir is DEST; its duration the time spent checking). */
   readonly verify: VerifyReport;
+  /** How the copy was made durable: one syncfs, or an fsync of every file where `sync -f` is missing. */
+  readonly syncedBy: SyncedBy;
+  /**
+   * Client ids copied under their lock: a live server was committing to them. The others were
+   * copied without it, seen quiet before and after (see copy-data-dir.ts).
+   */
+  readonly lockedClients: number;
   readonly durationMs: number;
 }
 
@@ -63,23 +73,23 @@ export async function backupDataDir(dataDir: string, dest: string, options: Back
       throw err;
     }
     try {
-      const copied = await copyDataDir(storage, tmp, { concurrency: options.concurrency, onProgress: (n, total) => options.onProgress?.('copy', n, total) });
-      const report = await verifyDataDir(tmp, {
+      const { audits, checkMs, locked, ...copied } = await copyDataDir(storage, tmp, {
         concurrency: options.concurrency,
-        lock: options.lock,
-        onProgress: (n, total) => options.onProgress?.('verify', n, total),
+        onProgress: (n, total) => options.onProgress?.('copy', n, total),
       });
-      const verify = { ...report, dataDir: target };
-      if (!report.sound) {
+      const verify = verifyReport(target, [], audits, checkMs);
+      if (!verify.sound) {
         const problems = verify.findings.filter((f) => f.severity === 'problem');
         const list = problems.slice(0, 20).map((f) => `\n  ${f.file}: ${f.message}`).join('');
         throw new OpsError('BACKUP_UNSOUND', `the copy did not verify (${problems.length} problems; is the data directory sound?):${list}`);
       }
+      // Data before the name that makes it a backup: the whole copy durable, then the rename.
+      const syncedBy = await syncFileSystem(tmp);
       // Checked again: rename(2) would silently replace an empty directory created at DEST meanwhile.
       if (await exists(target)) throw new OpsError('DEST_EXISTS', `${target} appeared while the backup ran`);
       await rename(tmp, target);
       await fsyncDir(path.dirname(target));
-      return { dest: target, ...copied, verify, durationMs: performance.now() - started };
+      return { dest: target, ...copied, lockedClients: locked, verify, syncedBy, durationMs: performance.now() - started };
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;

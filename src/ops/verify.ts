@@ -64,18 +64,23 @@ export async function verifyDataDir(dataDir: string, options: VerifyOptions = {}
       options.onProgress?.(++done, scan.ids.length);
     });
     const top = await settleFindings(scan.findings.list, options.repair ?? false);
-    const findings = [...top, ...results.flatMap((r) => r.findings)];
-    const checks = results.flatMap((r) => (r.check?.exists ? [r.check] : []));
-    return {
-      dataDir: storage.dataDir,
-      sound: !findings.some((f) => f.severity === 'problem'),
-      clients: checks.length,
-      versions: checks.reduce((n, c) => n + c.versions, 0),
-      bytes: checks.reduce((n, c) => n + c.bytes, 0),
-      findings,
-      durationMs: performance.now() - started,
-    };
+    return verifyReport(storage.dataDir, top, results, performance.now() - started);
   } finally {
     await storage.close();
   }
+}
+
+/** The report of a data directory's findings of its own (`top`) and its clients' audits. */
+export function verifyReport(dataDir: string, top: readonly ReportedFinding[], audits: readonly ClientAudit[], durationMs: number): VerifyReport {
+  const findings = [...top, ...audits.flatMap((r) => r.findings)];
+  const checks = audits.flatMap((r) => (r.check?.exists ? [r.check] : []));
+  return {
+    dataDir,
+    sound: !findings.some((f) => f.severity === 'problem'),
+    clients: checks.length,
+    versions: checks.reduce((n, c) => n + c.versions, 0),
+    bytes: checks.reduce((n, c) => n + c.bytes, 0),
+    findings,
+    durationMs,
+  };
 }

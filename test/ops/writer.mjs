@@ -1,10 +1,14 @@
 // A live server's writer, as a child process: adds versions to one client through SyncService on
 // FileStorage until killed, printing "ack <version id>" after each add returned (was committed).
 // Every 10th version it also stores a snapshot, so commits of both kinds run during a backup.
+// With a third argument PAUSE_MS it waits up to that long (at random) after each commit, so that
+// its client is often quiet (its lock dropped) between commits, as on a server with idle moments.
 // Imports the built code: run `npm run build` first (npm test does).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FileStorage, NIL_VERSION_ID, SyncService, parseClientId } from '../../dist/index.js';
 
-const [dataDir, clientArg] = process.argv.slice(2);
+const [dataDir, clientArg, pauseArg] = process.argv.slice(2);
+const pauseMs = Number(pauseArg ?? 0);
 const clientId = parseClientId(clientArg);
 const storage = await FileStorage.open(dataDir);
 const sync = new SyncService(storage, { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
@@ -23,5 +27,6 @@ for (let n = 1; !stopping; n++) {
   parent = result.version.versionId;
   process.stdout.write(`ack ${parent}\n`);
   if (n % 10 === 0) await sync.addSnapshot(clientId, parent, Buffer.alloc(4096, n));
+  if (pauseMs > 0) await sleep(Math.random() * pauseMs);
 }
 await storage.close();

@@ -284,6 +284,17 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   }
 
   /**
+   * True when no commit to the client can be under way now, in this process or another
+   * (ClientLocks.quiet): everything of it visible at this instant is committed and durable. So a
+   * reader without the lock read committed state when it sees the client quiet after reading,
+   * and every file it read still the one it read (none replaced or taken back by a failed
+   * commit). backup reads this way, where taking and dropping 10,000 locks cost it seconds.
+   */
+  isQuiet(clientId: ClientId): boolean {
+    return this.#locks.quiet(clientId);
+  }
+
+  /**
    * Runs `work` on a client's directory while holding the client's lock, so that it sees only
    * committed state and nothing changes under it (verify and backup use this). `assertHeld`
    * throws `LOCK_LOST` when the lock was taken over meanwhile.

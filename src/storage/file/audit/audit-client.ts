@@ -49,6 +49,16 @@ export function auditFileClient(storage: FileStorage, id: ClientId, entries: IdE
   });
 }
 
+/**
+ * The audit of a client id's copy just written by a backup: the copy's check (null without a
+ * client directory) and its tombstone's, if it has one. A copy holds no leftovers to repair.
+ */
+export async function auditCopiedClient(dataDir: string, id: ClientId, check: ClientCheck | null, hasTombstone: boolean): Promise<ClientAudit> {
+  const f = new Findings(id, (file) => path.relative(dataDir, file));
+  if (hasTombstone) await checkTombstone(tombstonePath(dataDir, id), check?.exists ?? false, f);
+  return { check, findings: await settleFindings([...(check?.findings ?? []), ...f.list], false) };
+}
+
 async function checkTombstone(file: string, clientExists: boolean, f: Findings): Promise<void> {
   // liftTombstone takes no lock, so the tombstone may be gone by now.
   const bytes = await readFileOrNull(file);

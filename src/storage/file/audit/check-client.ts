@@ -36,13 +36,13 @@
  * latest version leaves no choice, and never removes the version. (A lost link to the last
  * version with no later one and past the checkpoint leaves nothing to tell it from a leftover.)
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { NIL_VERSION_ID, type VersionId } from '../../../ids.js';
 import { decodeVersion, type VersionHeader } from '../version-file.js';
 import { checkPack } from './check-pack.js';
-import { namedPacks, namedSnapshotBlob, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
+import { namedPacks, namedSnapshotBlob, readIndexed, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 import { Findings, type Finding } from '../../finding.js';
 import type { ClientMeta } from '../client-meta.js';
 
@@ -107,7 +107,7 @@ class ClientChecker {
     if (found === undefined) {
       await yieldSometimes(++this.#reads);
       try {
-        const { versionId, parentVersionId } = decodeVersion(readFileSync(file.path), file.path);
+        const { versionId, parentVersionId } = decodeVersion(readIndexed(file), file.path);
         found = { header: { versionId, parentVersionId } };
       } catch (err) {
         found = { error: reason(err) };
@@ -427,7 +427,7 @@ function checkSnapshot(c: ClientChecker, meta: ClientMeta): IndexedFile | null {
     if (blob === null) {
       f.problem(file, `missing, but client.json names it as the snapshot of version ${versionId}`);
     } else {
-      const bytes = readFileSync(blob.path);
+      const bytes = readIndexed(blob);
       if (bytes.byteLength !== size) f.problem(file, `is ${bytes.byteLength} bytes, client.json says ${size}`);
       else if (crc32(bytes) !== expectedCrc) f.problem(file, 'checksum does not match client.json');
     }

@@ -18,9 +18,13 @@ import { CHILD_SUFFIX, CLIENT_META, ClientPaths, isTempOf, PACK_FILE, SNAPSHOT_B
 export interface IndexedFile {
   readonly path: string;
   readonly ino: bigint;
+  /** When the inode last changed: with `ino`, tells a file replaced since it was indexed (inode numbers are reused). */
+  readonly ctimeNs: bigint;
   /** Hard links to it: a torn `.version` with one is the leftover of a crash mid-write, with more it is damage. */
   readonly nlink: number;
   readonly size: number;
+  /** Its bytes, when they were read already (client.json; a copy's files as written): see readIndexed. */
+  readonly bytes?: Buffer;
 }
 
 export interface ClientIndex {
@@ -79,7 +83,24 @@ function indexed(file: string): IndexedFile | null {
   const st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
   // Vanished since readdir (only possible without the client lock, e.g. a leftover removed meanwhile).
   if (st === undefined) return null;
-  return { path: file, ino: st.ino, nlink: Number(st.nlink), size: Number(st.size) };
+  return { path: file, ino: st.ino, ctimeNs: st.ctimeNs, nlink: Number(st.nlink), size: Number(st.size) };
+}
+
+/** The file's bytes: those the index holds, or read now. */
+export function readIndexed(file: IndexedFile): Buffer {
+  return file.bytes ?? readFileSync(file.path);
+}
+
+/**
+ * Whether every file of `files` is still the one indexed (same inode, unchanged since): with
+ * FileStorage.isQuiet, what tells a read made without the lock from one that met a commit.
+ */
+export function stillIndexed(files: Iterable<IndexedFile>): boolean {
+  for (const file of files) {
+    const st = lstatSync(file.path, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined || st.ino !== file.ino || st.ctimeNs !== file.ctimeNs) return false;
+  }
+  return true;
 }
 
 /** Indexes a client's directory. Run it under the client's lock to see a committed state. */
@@ -94,7 +115,8 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
   let hasVersionsDir = false;
 
   for (const entry of readdirSync(paths.dir, { withFileTypes: true })) {
-    const file = path.join(paths.dir, entry.name);
+    // Concatenated: path.join normalises the whole string, a cost per file (see layout.ts under).
+    const file = `${paths.dir}/${entry.name}`;
     if (entry.name === VERSIONS_DIR && entry.isDirectory()) {
       hasVersionsDir = true;
       continue;
@@ -124,7 +146,7 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
     let count = 0;
     for (const entry of readdirSync(paths.versionsDir, { withFileTypes: true })) {
       await yieldSometimes(++count);
-      const file = path.join(paths.versionsDir, entry.name);
+      const file = `${paths.versionsDir}/${entry.name}`;
       const versionId = uuidBefore(entry.name, VERSION_SUFFIX);
       const parentId = uuidBefore(entry.name, CHILD_SUFFIX);
       const relinkTemp = isRelinkTemp(entry.name);
@@ -145,8 +167,11 @@ export async function indexClient(dataDir: string, clientId: ClientId): Promise<
   let meta: ClientMeta | null = null;
   let metaError: TcsyncError | null = null;
   if (metaFile !== null) {
+    // Kept: a copy of the client writes these very bytes.
+    const bytes = readFileSync(metaFile.path);
+    metaFile = { ...metaFile, bytes };
     try {
-      meta = parseMeta(readFileSync(metaFile.path, 'utf8'), CLIENT_META);
+      meta = parseMeta(bytes.toString('utf8'), CLIENT_META);
     } catch (err) {
       if (!(err instanceof TcsyncError)) throw err;
       metaError = err;
@@ -194,5 +219,5 @@ export function namedSnapshotBlob(index: ClientIndex): IndexedFile | null {
  * (a copy that did not keep hard links) are sound when they do.
  */
 export function sameBytes(a: IndexedFile, b: IndexedFile): boolean {
-  return a.size === b.size && readFileSync(a.path).equals(readFileSync(b.path));
+  return a.size === b.size && readIndexed(a).equals(readIndexed(b));
 }

@@ -1,31 +1,56 @@
 /**
- * Copies one client's committed files (see file-storage.ts) into another data directory. Files
- * are copied, never linked to the source: a backup must not share inodes with the live data.
- * Each `.version` is copied once and its `.child` hard-linked to the copy, whether or not the
- * source pair was hard-linked (a data directory copied with `cp -r` is not).
+ * Copies one client's committed files (see file-storage.ts) into another data directory, and
+ * indexes the copy as written, so that it can be checked without reading it back.
+ *
+ * Files are read and written, never linked to the source nor copied by the kernel: a backup must
+ * share neither inodes nor extents with the live data, and copy_file_range(2), which fs.copyFile
+ * uses, shares extents on file systems that can (btrfs, XFS with reflink). Each `.version` is
+ * written once and its `.child` hard-linked to it, whether or not the source pair was hard-linked
+ * (a data directory copied with `cp -r` is not). Nothing is fsync'd here: the caller makes the
+ * whole copy durable at once (sync-file-system.ts).
  * Synchronous calls, for the reason client-index.ts gives.
  */
-import { closeSync, constants, copyFileSync, linkSync, mkdirSync, openSync, readSync } from 'node:fs';
-import path from 'node:path';
+import { closeSync, linkSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { TcsyncError } from '../../../errors.js';
 import type { VersionId } from '../../../ids.js';
 import { ClientPaths } from '../layout.js';
 import { MAX_HEADER, parseHeader } from '../version-file.js';
 import { namedPacks, namedSnapshotBlob, packedVersions, sameBytes, yieldSometimes, type ClientIndex, type IndexedFile } from './client-index.js';
 
-export interface CopiedFiles {
-  /** New files, each to be fsync'd before the backup counts. */
-  readonly files: string[];
-  /** Directories that got new entries, to be fsync'd after the files. */
-  readonly dirs: string[];
+export interface CopiedClient {
+  /**
+   * The copy, indexed as indexClient would read it. Its files' `ino` numbers them as written
+   * (a `.child` and its `.version` share one), and their bytes are attached (up to KEPT_BYTES
+   * per client; the rest is read back from the copy when checked).
+   */
+  readonly index: ClientIndex;
+  /**
+   * The source's commit points that the copy holds: client.json and the `.child` links copied. A
+   * commit taken back removes or replaces one of them (the versions they name and the files
+   * client.json names are never changed in place), so a copy made without the lock counts only
+   * if they are still the files it read (stillIndexed). Loose copies of packed versions are not
+   * among them: a compaction removes those without the lock.
+   */
+  readonly commitPoints: readonly IndexedFile[];
+  /** Files written (a hard link is not one). */
+  readonly files: number;
+  /** Bytes written. */
   readonly bytes: number;
 }
+
+/** Files up to this size are read whole and written in one call; larger ones in pieces of it. */
+const WHOLE_FILE_MAX = 1024 * 1024;
+/** Bytes of one client's copy kept for checking it; a client larger than this is partly read back. */
+const KEPT_BYTES = 8 * 1024 * 1024;
 
 interface CommittedFiles {
   /** Files to copy. */
   readonly files: IndexedFile[];
   /** Each `.child` that is its `.version` (one file, or the same bytes), to re-create as a hard link. */
   readonly links: ReadonlyArray<{ readonly child: IndexedFile; readonly version: IndexedFile }>;
+  /** client.json and the `.child` files among them (see CopiedClient.commitPoints). */
+  readonly commitPoints: readonly IndexedFile[];
 }
 
 /** The version a `.child` header names, or null when the header does not parse. */
@@ -43,15 +68,24 @@ function headerVersionId(file: string): VersionId | null {
 }
 
 /**
- * What the client has committed: client.json, its snapshot blob, each version that a `.child`
- * names (known without a read when the `.child` is a hard link of it) or that client.json lists
- * as pending, and the `.child` files. A `.child` that does not match its `.version` is copied as
- * it is, so that verifying the copy names the damage instead of the backup hiding it.
- * And the packs client.json names, as they are (verifying the copy reads every record), without
- * the loose copies of their versions that a compaction may be removing meanwhile.
+ * client.json and the files it names: the snapshot blob and the packs, as they are (checking the
+ * copy reads every record). Whatever client.json comes to name is copied by being listed here.
+ */
+function namedFiles(index: ClientIndex, metaFile: IndexedFile): IndexedFile[] {
+  const blob = namedSnapshotBlob(index);
+  return [metaFile, ...(blob ? [blob] : []), ...namedPacks(index)];
+}
+
+/**
+ * What the client has committed: client.json and the files it names, each version that a
+ * `.child` names (known without a read when the `.child` is a hard link of it) or that
+ * client.json lists as pending, and the `.child` files. A `.child` that does not match its
+ * `.version` is copied as it is, so that checking the copy names the damage instead of the
+ * backup hiding it. Loose copies of packed versions are left out: a compaction may be removing
+ * them meanwhile, without the lock.
  */
 function committedFiles(index: ClientIndex): CommittedFiles {
-  if (index.metaFile === null) return { files: [], links: [] };
+  if (index.metaFile === null) return { files: [], links: [], commitPoints: [] };
   const packed = packedVersions(index);
   const idByInode = new Map([...index.versions].map(([id, file]) => [file.ino, id]));
   const versions = new Map<VersionId, IndexedFile>();
@@ -69,36 +103,133 @@ function committedFiles(index: ClientIndex): CommittedFiles {
     if (version && (version.ino === child.ino || sameBytes(version, child))) links.push({ child, version });
     else unmatched.push(child);
   }
-  const blob = namedSnapshotBlob(index);
-  return { files: [index.metaFile, ...(blob ? [blob] : []), ...namedPacks(index), ...versions.values(), ...unmatched], links };
+  const commitPoints = [index.metaFile, ...links.map((link) => link.child), ...unmatched];
+  return { files: [...namedFiles(index, index.metaFile), ...versions.values(), ...unmatched], links, commitPoints };
 }
 
-/** Copies what the client has committed; nothing for a directory without client.json. */
-export async function copyClient(index: ClientIndex, destDataDir: string): Promise<CopiedFiles> {
-  const { files, links } = committedFiles(index);
-  const copied: CopiedFiles = { files: [], dirs: [], bytes: 0 };
-  if (files.length === 0) return copied;
+/**
+ * Copies what the client has committed; null for a directory without client.json (nothing
+ * committed). Run it under the client's lock, or check afterwards that the client was quiet and
+ * the sources unchanged (FileStorage.isQuiet, stillIndexed).
+ */
+export async function copyClient(index: ClientIndex, destDataDir: string): Promise<CopiedClient | null> {
+  const { files, links, commitPoints } = committedFiles(index);
+  if (files.length === 0) return null;
   const dest = new ClientPaths(destDataDir, index.clientId);
-  const destOf = (file: IndexedFile) => path.join(dest.dir, path.relative(index.paths.dir, file.path));
+  const destOf = (file: IndexedFile) => dest.dir + file.path.slice(index.paths.dir.length);
   mkdirSync(dest.dir);
-  copied.dirs.push(dest.dir);
-  if (index.hasVersionsDir) {
-    mkdirSync(dest.versionsDir);
-    copied.dirs.push(dest.versionsDir);
-  }
+  if (index.hasVersionsDir) mkdirSync(dest.versionsDir);
+  const copies = new Map<IndexedFile, IndexedFile>();
   let bytes = 0;
+  let kept = 0;
   let count = 0;
   for (const file of files) {
     await yieldSometimes(++count);
     const target = destOf(file);
-    // No COPYFILE_FICLONE: a shared extent would tie the backup to the live disk's blocks.
-    copyFileSync(file.path, target, constants.COPYFILE_EXCL);
-    copied.files.push(target);
-    bytes += file.size;
+    const written = await copyBytes(file, target);
+    const keep = typeof written !== 'number' && kept + written.byteLength <= KEPT_BYTES;
+    const size = typeof written === 'number' ? written : written.byteLength;
+    if (keep) kept += size;
+    bytes += size;
+    copies.set(file, { path: target, ino: BigInt(copies.size + 1), ctimeNs: 0n, nlink: 1, size, ...(keep ? { bytes: written } : {}) });
   }
   for (const { child, version } of links) {
     await yieldSometimes(++count);
-    linkSync(destOf(version), destOf(child));
+    const copy = copies.get(version) as IndexedFile;
+    linkSync(copy.path, destOf(child));
+    const linked = { ...copy, nlink: copy.nlink + 1 };
+    copies.set(version, linked);
+    copies.set(child, { ...linked, path: destOf(child) });
   }
-  return { ...copied, bytes };
+  return { index: indexOfCopy(index, dest, copies), commitPoints, files: files.length, bytes };
+}
+
+/** The index of a copy: the source's, with each copied file's copy and nothing else. */
+function indexOfCopy(source: ClientIndex, paths: ClientPaths, copies: ReadonlyMap<IndexedFile, IndexedFile>): ClientIndex {
+  const copied = <K>(entries: ReadonlyMap<K, IndexedFile>) =>
+    new Map([...entries].flatMap(([key, file]): Array<[K, IndexedFile]> => {
+      const copy = copies.get(file);
+      return copy ? [[key, copy]] : [];
+    }));
+  return {
+    clientId: source.clientId,
+    paths,
+    metaFile: source.metaFile && (copies.get(source.metaFile) ?? null),
+    meta: source.meta,
+    metaError: source.metaError,
+    hasVersionsDir: source.hasVersionsDir,
+    versions: copied(source.versions),
+    children: copied(source.children),
+    snapshotBlobs: source.snapshotBlobs.flatMap((blob) => copies.get(blob) ?? []),
+    packFiles: source.packFiles.flatMap((pack) => copies.get(pack) ?? []),
+    packTemps: [],
+    metaTemps: [],
+    relinkTemps: [],
+    unknown: [],
+  };
+}
+
+/**
+ * Writes `file`'s bytes to `target`, a new file. A small file is read whole and its bytes are
+ * returned; a larger one goes in pieces, and only its size is returned.
+ */
+async function copyBytes(file: IndexedFile, target: string): Promise<Buffer | number> {
+  if (file.bytes !== undefined) {
+    writeCopy(target, file.bytes);
+    return file.bytes;
+  }
+  const from = openSync(file.path, 'r');
+  try {
+    if (file.size <= WHOLE_FILE_MAX) {
+      const bytes = readUpTo(from, file.size);
+      writeCopy(target, bytes);
+      return bytes;
+    }
+    const piece = Buffer.allocUnsafe(WHOLE_FILE_MAX);
+    let size = 0;
+    const to = openSync(target, 'wx');
+    try {
+      for (let n = readSync(from, piece); n > 0; n = readSync(from, piece)) {
+        writeAll(to, piece.subarray(0, n));
+        size += n;
+        // Lets timers (the client lock's refresh) run during a long file.
+        await nextTurn();
+      }
+    } finally {
+      closeSync(to);
+    }
+    return size;
+  } finally {
+    closeSync(from);
+  }
+}
+
+/** The file's first `size` bytes, fewer if it is shorter (its check then says so). */
+function readUpTo(fd: number, size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let n = -1; at < size && n !== 0; at += n) n = readSync(fd, bytes, at, size - at, at);
+  return at === size ? bytes : bytes.subarray(0, at);
+}
+
+/** Creates `target`, which must not exist, with `bytes`; not fsync'd (see above). */
+export function writeCopy(target: string, bytes: Uint8Array): void {
+  const fd = openSync(target, 'wx');
+  try {
+    writeAll(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes every byte or throws: a file system short of space may write part of a request and
+ * report the shorter count without an error (see durable-fs.ts writeAll).
+ */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.byteLength; ) {
+    const n = writeSync(fd, bytes, at, bytes.byteLength - at);
+    if (n === 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    at += n;
+  }
 }
