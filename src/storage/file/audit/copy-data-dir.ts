@@ -16,7 +16,6 @@
 import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { ClientId } from '../../../ids.js';
 import { isErrno, readFileOrNull } from '../durable-fs.js';
 import type { FileStorage } from '../file-storage.js';
@@ -51,8 +50,6 @@ export interface CopiedDataDir {
 export interface CheckedCopy extends CopiedDataDir {
   /** Each client id's audit of its copy, as verify would report it. */
   readonly audits: readonly ClientAudit[];
-  /** Time spent checking the copy, in milliseconds. */
-  readonly checkMs: number;
   /** Client ids copied under their lock: busy, or met a commit when copied without it. */
   readonly locked: number;
 }
@@ -79,15 +76,13 @@ export async function copyDataDir(storage: FileStorage, tmp: string, options: Co
   let clients = 0;
   let bytes = 0;
   let files = 0;
-  let checkMs = 0;
   let locked = 0;
   let done = 0;
   await forEachLimit(scan.ids, options.concurrency ?? 8, async (id, i) => {
     const entries = scan.entries.get(id) as IdEntries;
-    const { copy, check, underLock, checkedIn } = await copyQuietOrLocked(storage, id, entries, tmp);
+    const { copy, check, underLock } = await copyQuietOrLocked(storage, id, entries, tmp);
     if (underLock) locked++;
     audits[i] = await auditCopiedClient(tmp, id, check, copy.tombstone);
-    checkMs += checkedIn;
     const written = (copy.client?.files ?? 0) + (copy.tombstone ? 1 : 0);
     if (copy.client !== null) {
       clients++;
@@ -96,7 +91,7 @@ export async function copyDataDir(storage: FileStorage, tmp: string, options: Co
     files += written;
     options.onProgress?.(++done, scan.ids.length);
   });
-  return { clients, bytes, files, audits, checkMs, locked };
+  return { clients, bytes, files, audits, locked };
 }
 
 /** The client's copy, made without its lock if it is quiet throughout, under it otherwise. */
@@ -105,18 +100,15 @@ async function copyQuietOrLocked(
   id: ClientId,
   entries: IdEntries,
   tmp: string,
-): Promise<{ copy: IdCopy; check: ClientCheck | null; underLock: boolean; checkedIn: number }> {
-  let checkedIn = 0;
+): Promise<{ copy: IdCopy; check: ClientCheck | null; underLock: boolean }> {
   if (storage.isQuiet(id)) {
     try {
       const copy = await copyId(storage.dataDir, id, entries, tmp, false);
       if (!storage.isQuiet(id) || (copy.client !== null && !stillIndexed(copy.client.commitPoints))) throw new NotQuiet();
-      const started = performance.now();
       const check = await checkCopy(tmp, copy);
-      checkedIn = performance.now() - started;
       // Damage is reported as the lock shows it, never as a race may have made it look.
       if (check?.findings.some((f) => f.severity === 'problem')) throw new NotQuiet();
-      return { copy, check, underLock: false, checkedIn };
+      return { copy, check, underLock: false };
     } catch (err) {
       // A file gone meanwhile: a commit or a deletion ran. The lock tells which state is committed.
       if (!(err instanceof NotQuiet) && !isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
@@ -130,9 +122,7 @@ async function copyQuietOrLocked(
     return copied;
   });
   // The copy is ours alone: it is checked after the lock is released, so writers wait less.
-  const started = performance.now();
-  const check = await checkCopy(tmp, copy);
-  return { copy, check, underLock: true, checkedIn: checkedIn + performance.now() - started };
+  return { copy, check: await checkCopy(tmp, copy), underLock: true };
 }
 
 /**
