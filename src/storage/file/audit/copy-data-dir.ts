@@ -13,7 +13,7 @@
  * meanwhile, the client was deleted, or the copy does not check as sound), the client's copy is
  * removed and made again under its lock, which decides.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClientId } from '../../../ids.js';
@@ -66,9 +66,7 @@ class NotQuiet extends Error {}
 /** Copies every client (and tombstone) into `tmp` and checks each copy. */
 export async function copyDataDir(storage: FileStorage, tmp: string, options: CopyOptions = {}): Promise<CheckedCopy> {
   const source = storage.dataDir;
-  const format = await readFileOrNull(path.join(source, FORMAT_FILE));
-  if (format === null) throw Object.assign(new Error(`${FORMAT_FILE} vanished`), { code: 'ENOENT' });
-  writeCopy(path.join(tmp, FORMAT_FILE), format);
+  writeCopy(path.join(tmp, FORMAT_FILE), readFileSync(path.join(source, FORMAT_FILE)));
   for (const sub of [LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR]) await mkdir(path.join(tmp, sub));
 
   const scan = await scanDataDir(source);
@@ -83,12 +81,12 @@ export async function copyDataDir(storage: FileStorage, tmp: string, options: Co
     const { copy, check, underLock } = await copyQuietOrLocked(storage, id, entries, tmp);
     if (underLock) locked++;
     audits[i] = await auditCopiedClient(tmp, id, check, copy.tombstone);
-    const written = (copy.client?.files ?? 0) + (copy.tombstone ? 1 : 0);
     if (copy.client !== null) {
       clients++;
       bytes += copy.client.bytes;
+      files += copy.client.files;
     }
-    files += written;
+    if (copy.tombstone) files++;
     options.onProgress?.(++done, scan.ids.length);
   });
   return { clients, bytes, files, audits, locked };
