@@ -120,13 +120,14 @@ describe('a commit met by a copy made without the lock', () => {
   });
 });
 
-test('backups taken while writers with idle moments commit: each verifies and holds every version acknowledged before it started', async () => {
+test('backups taken while writers with idle moments commit and compact: each verifies and holds every version acknowledged before it started', async () => {
   const dataDir = path.join(root.dir, 'live');
   await FileStorage.open(dataDir).then((s) => s.close());
   const clients = [1, 2, 3, 4].map((n) => `0000000${n}-bbbb-4ccc-8ddd-00000000000${n}`);
   // Up to 100 ms between commits, often longer than the 25 ms a lock lingers, so each client is
-  // sometimes quiet and sometimes busy when a backup comes by.
-  const writers = clients.map((client) => spawnWriter(dataDir, client, 100));
+  // sometimes quiet and sometimes busy when a backup comes by; a compaction every 8 versions
+  // writes its pack and removes the loose copies without the lock, also while the client is quiet.
+  const writers = clients.map((client) => spawnWriter(dataDir, client, 100, 8));
   let withoutLock = 0;
   try {
     for (let round = 0; round < 10; round++) {
@@ -154,6 +155,9 @@ test('backups taken while writers with idle moments commit: each verifies and ho
     for (const w of writers) w.child.kill('SIGTERM');
     await Promise.all(writers.map((w) => w.exited));
   }
-  // The race this test is for: clients of a live server copied without their lock.
+  // The race this test is for: clients of a live server copied without their lock, while they
+  // were compacted.
   expect(withoutLock).toBeGreaterThan(0);
+  const packs = await Promise.all(clients.map(async (client) => (await readdir(path.join(dataDir, client))).filter((n) => n.startsWith('pack-'))));
+  expect(packs.every((names) => names.length > 0)).toBe(true);
 }, 60_000);

@@ -172,9 +172,10 @@ export interface Writer {
 
 const WRITER = fileURLToPath(new URL('./writer.mjs', import.meta.url));
 
-/** A live server's writer on one client, in a child process (writer.mjs); see there for `pauseMs`. */
-export function spawnWriter(dataDir: string, clientId: string, pauseMs = 0): Writer {
-  const child = spawn(process.execPath, [WRITER, dataDir, clientId, String(pauseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A live server's writer on one client, in a child process (writer.mjs); see there for `pauseMs` and `compactAfter`. */
+export function spawnWriter(dataDir: string, clientId: string, pauseMs = 0, compactAfter?: number): Writer {
+  const args = [WRITER, dataDir, clientId, String(pauseMs), ...(compactAfter === undefined ? [] : [String(compactAfter)])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const acks: string[] = [];
   let partial = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
