@@ -98,9 +98,9 @@ export async function buildPackedFixture(dataDir: string): Promise<PackedFixture
     }
   };
   try {
-    // 10, then 10 more merged into one pack of 20, then a pack of 10: two packs.
-    for (let round = 0; round < 3; round++) {
-      await addVersions(packed, 10);
+    // A pack of 20, then one of 10 (two packs of the smallest tier are not merged yet).
+    for (const count of [20, 10]) {
+      await addVersions(packed, count);
       await storage.compact(packed);
     }
     await addVersions(packed, 5);

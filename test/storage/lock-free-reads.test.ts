@@ -191,16 +191,25 @@ describe('a view that a compaction or a pruning replaced', () => {
   });
 
   it('a pack it read from that a compaction merged away is stale, not CORRUPT', async () => {
+    // Three packs of the smallest tier, which the next compaction merges (base 4).
+    const twoMorePacks = async () => {
+      for (let i = 0; i < 2; i++) {
+        await append(other, 1);
+        await other.compact(clientId);
+      }
+    };
     const [v1] = await append(other, 2);
     await other.compact(clientId);
+    await twoMorePacks();
     await append(other, 3);
     const txn = await optimistic();
     await latestOf(txn);
-    // 2 packed and 3 loose make a new pack of 5: the pack of 2 is removed.
-    expect(await other.compact(clientId)).toEqual({ packed: 3, merged: 1 });
+    // 3 loose and the three packs make a new pack of 7: the pack of v1 is removed.
+    expect(await other.compact(clientId)).toEqual({ packed: 3, merged: 3 });
     expect(await errorCode(txn.getVersion(v1!))).toBe('TXN_STALE');
     await txn.rollback();
 
+    await twoMorePacks();
     await append(other, 3);
     const { answer, runs } = await readAcross(() => other.compact(clientId), (t) => t.getVersion(v1!));
     expect(runs).toBe(2);
