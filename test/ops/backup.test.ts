@@ -2,9 +2,9 @@
 import { cp, readdir, readFile, stat, unlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { FileStorage, NIL_VERSION_ID, parseClientId, parseVersionId, withTxn, type VersionId } from '../../src/index.js';
+import { FileStorage, NIL_VERSION_ID, withTxn, type VersionId } from '../../src/index.js';
 import { encodeVersion } from '../../src/storage/file/version-file.js';
-import { buildFixture, buildPackedFixture, packedSegment, runCli, spawnWriter, tempDir, until, type Fixture } from './support.js';
+import { buildFixture, buildPackedFixture, expectAcknowledgedIn, packedSegment, runCli, spawnWriter, tempDir, until, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -32,16 +32,7 @@ test('a backup taken while 8 writers add versions verifies and holds every versi
     // The writers went on meanwhile: the backup raced real commits.
     expect(writers.some((w, i) => w.acks.length > (acknowledged[i]?.versions.length ?? 0))).toBe(true);
 
-    const backup = await FileStorage.open(dest);
-    try {
-      for (const { client, versions } of acknowledged) {
-        await withTxn(backup, parseClientId(client), async (txn) => {
-          for (const id of versions) expect(await txn.getVersion(parseVersionId(id)), `${client} ${id}`).not.toBeNull();
-        });
-      }
-    } finally {
-      await backup.close();
-    }
+    await expectAcknowledgedIn(dest, acknowledged);
     expect((await runCli('verify', ['--data-dir', dest])).code).toBe(0);
     // verify is safe on the live data directory too: it sees only committed states (and, as
     // harmless, what a compaction under way has written but not named yet, or not removed yet).

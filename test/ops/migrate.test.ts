@@ -37,7 +37,14 @@ async function contents(storage: ClientSource) {
 }
 
 async function contentsOfDir(dir: string) {
-  const storage = await FileStorage.open(dir);
+  return contentsOpened(await FileStorage.open(dir));
+}
+
+async function contentsOfDatabase(uri: string) {
+  return contentsOpened(await PostgresStorage.open(uri));
+}
+
+async function contentsOpened(storage: ClientSource & { close(): Promise<void> }) {
   try {
     return await contents(storage);
   } finally {
@@ -79,12 +86,7 @@ describePostgres('through PostgreSQL', () => {
       const refused = await runCli('migrate', ['--from', source, '--to', schema.uri]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/holds clients already/);
-      const db = await PostgresStorage.open(schema.uri);
-      try {
-        expect(await contents(db)).toEqual(before);
-      } finally {
-        await db.close();
-      }
+      expect(await contentsOfDatabase(schema.uri)).toEqual(before);
     } finally {
       await schema.drop();
     }
@@ -127,12 +129,7 @@ describe('from compacted and pruned histories (packs)', () => {
         expect(result.code).toBe(0);
         expect(result.stdout).toMatch(/^migrate: 2 clients, 45 versions, 0 tombstones, /);
         const before = await contentsOfDir(packedSource);
-        const db = await PostgresStorage.open(schema.uri);
-        try {
-          expect(await contents(db)).toEqual(before);
-        } finally {
-          await db.close();
-        }
+        expect(await contentsOfDatabase(schema.uri)).toEqual(before);
       } finally {
         await schema.drop();
       }

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import {
   DEFAULT_SNAPSHOT_POLICY,
   FileStorage,
@@ -11,6 +12,7 @@ import {
   SyncService,
   newVersionId,
   parseClientId,
+  parseVersionId,
   withTxn,
   type ClientId,
   type VersionId,
@@ -184,6 +186,42 @@ export function spawnWriter(dataDir: string, clientId: string, pauseMs = 0, comp
     for (const line of lines) if (line.startsWith('ack ')) acks.push(line.slice(4));
   });
   return { child, acks, exited: new Promise((resolve) => child.on('exit', () => resolve())) };
+}
+
+/** One finding of `tcsync verify --json`. */
+export interface JsonFinding {
+  severity: 'problem' | 'harmless' | 'warning';
+  client: string | null;
+  file: string;
+  message: string;
+  repaired: boolean;
+}
+
+/** `tcsync verify --data-dir DIR --json [flags]`: its exit code, parsed report and stderr. */
+export async function verifyJson(dataDir: string, ...flags: string[]) {
+  const result = await runCli('verify', ['--data-dir', dataDir, '--json', ...flags]);
+  const report = JSON.parse(result.stdout) as { sound: boolean; clients: number; versions: number; findings: JsonFinding[] };
+  return { code: result.code, report, stderr: result.stderr };
+}
+
+/** Versions writers acknowledged, by the client they wrote to. */
+export interface Acknowledged {
+  readonly client: string;
+  readonly versions: readonly string[];
+}
+
+/** Every acknowledged version reads from the data directory (a backup of the writers' one). */
+export async function expectAcknowledgedIn(dataDir: string, acknowledged: readonly Acknowledged[]): Promise<void> {
+  const storage = await FileStorage.open(dataDir);
+  try {
+    for (const { client, versions } of acknowledged) {
+      await withTxn(storage, parseClientId(client), async (txn) => {
+        for (const id of versions) expect(await txn.getVersion(parseVersionId(id)), `${client} ${id}`).not.toBeNull();
+      });
+    }
+  } finally {
+    await storage.close();
+  }
 }
 
 /** Waits until `condition` holds, polling; fails after `timeoutMs`. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { newVersionId, type VersionId } from '../../src/index.js';
 import { encodeVersion } from '../../src/storage/file/version-file.js';
-import { buildFixture, copyDir, runCli, tempDir, type Fixture } from './support.js';
+import { buildFixture, copyDir, runCli, tempDir, verifyJson, type Fixture } from './support.js';
 
 let root: { dir: string; cleanup: () => Promise<void> };
 let template: string;
@@ -25,18 +25,6 @@ function freshCopy(): string {
   return dir;
 }
 
-interface JsonFinding {
-  severity: 'problem' | 'harmless' | 'warning';
-  client: string | null;
-  file: string;
-  message: string;
-  repaired: boolean;
-}
-
-async function verifyJson(dataDir: string, ...flags: string[]) {
-  const result = await runCli('verify', ['--data-dir', dataDir, '--json', ...flags]);
-  return { code: result.code, report: JSON.parse(result.stdout) as { sound: boolean; clients: number; versions: number; findings: JsonFinding[] } };
-}
 
 const versionsDir = (dataDir: string, client: string) => path.join(dataDir, client, 'versions');
 
