@@ -270,12 +270,13 @@ async function dirInode(files: ClientFiles): Promise<bigint | null> {
 async function removeLooseCopies(files: ClientFiles, versions: readonly PackedCopy[], dir: bigint, durably: boolean): Promise<void> {
   for (let i = 0; i < versions.length; i += REMOVE_BATCH) {
     if ((await dirInode(files)) !== dir) return;
-    // One at a time: a burst of removals in the versions directory would hold up the link(2) of
-    // the replica's next commit there, which waits for the directory's lock.
-    for (const v of versions.slice(i, i + REMOVE_BATCH)) {
-      await unlinkIfThere(files.paths.child(v.parentVersionId));
-      await unlinkIfThere(files.paths.version(v.versionId));
-    }
+    // A batch at once, on the threadpool: removed one at a time, the removals ran one per commit
+    // of a busy replica (whose inline commit holds the event loop), and each of its commits paid
+    // for journaling a removal (add-version p50 1.27x at 50,000 versions). A batch lands in one
+    // or two journal commits, sharing their bitmap and inode table blocks.
+    const removals = versions.slice(i, i + REMOVE_BATCH).flatMap((v) => [files.paths.child(v.parentVersionId), files.paths.version(v.versionId)]);
+    const failed = (await Promise.allSettled(removals.map(unlinkIfThere))).find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
   if (durably && versions.length > 0) await fsyncDir(files.paths.versionsDir);
 }
