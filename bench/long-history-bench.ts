@@ -7,7 +7,10 @@
  * order turned each time so that noise on this shared machine falls on all three.
  *
  * Figures: add-version latency p50 and p99 over the whole history (compaction runs while the
- * history grows, so its cost to the adds shows here); disk once compaction has settled (the
+ * history grows, so its cost to the adds shows here: serve compacts a client in its pauses, and
+ * a client that adds 4,096 versions without one while it adds; after each of its turns the
+ * compacting server settles before the next server's turn, so that no server's adds meet
+ * another's background work); disk once compaction has settled (the
  * client's directory, allocated blocks and names as du and find count them, against the
  * reference's database files, -wal and -shm included, while both run); then each server is
  * stopped and started again on the same data, and the whole history is walked by
@@ -17,8 +20,9 @@
  *
  * Until `serve` has `--no-compact`, its rows say n/a and only tcsync and the reference run.
  * Deleting thousands of loose files slows creating files nearby for a while on this ext4 (see
- * scratch.ts): the --no-compact process meets what the compacting one deletes, which can only
- * make compaction's latency ratio look better than it is; the chunks keep the two in step.
+ * scratch.ts): the --no-compact process may still meet what the compacting one deleted, which
+ * can only make compaction's latency ratio look better than it is; the chunks keep the two in
+ * step.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -103,7 +107,11 @@ async function settle(dir: string): Promise<Settling> {
 /** What the history costs each server on disk: tcsync's client directory, the reference's database files. */
 function historyDisk(run: Run): DiskUse {
   if (run.name === REFERENCE_NAME) return diskUse(...REFERENCE_FILES.map((name) => path.join(run.dataDir, name)).filter((file) => existsSync(file)));
-  return diskUse(path.join(run.dataDir, run.replica.id));
+  return diskUse(clientDir(run));
+}
+
+function clientDir(run: Run): string {
+  return path.join(run.dataDir, run.replica.id);
 }
 
 export async function bench(): Promise<BenchSection> {
@@ -124,14 +132,16 @@ export async function bench(): Promise<BenchSection> {
       runs.push({ ...spec, server, replica: new Replica(server.url), addLatencies: [], disk: { bytes: NaN, names: NaN }, walkRates: [], walkLatencies: [] });
     }
     await sleep(500);
+    const compacting = runs[0] as Run;
     for (let chunk = 0; chunk < CHUNKS; chunk++) {
       const count = Math.floor((VERSIONS * (chunk + 1)) / CHUNKS) - Math.floor((VERSIONS * chunk) / CHUNKS);
       for (const run of inTurn(chunk, runs)) {
         for (let i = 0; i < count; i++) run.addLatencies.push(await run.replica.add());
+        // Its compaction in the pause after its turn, before the next server's: the journal is
+        // shared, and one server's background work would otherwise slow another's adds.
+        if (run === compacting) settling = await settle(clientDir(run));
       }
     }
-    const compacting = runs[0] as Run;
-    settling = await settle(path.join(compacting.dataDir, compacting.replica.id));
     for (const run of runs) run.disk = historyDisk(run);
 
     // A restart: what the walk reads is what is on disk, not what the adds left in memory.

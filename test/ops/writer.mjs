@@ -4,7 +4,8 @@
 // With a third argument PAUSE_MS it waits up to that long (at random) after each commit, so that
 // its client is often quiet (its lock dropped) between commits, as on a server with idle moments;
 // a fourth, COMPACT_AFTER, compacts in the background after that many loose versions (FileStorage's
-// compactAfter), so that compactions (which write and remove files without the lock) run too.
+// compactAfter) without waiting for a pause, so that compactions (which write and remove files
+// without the lock) run while it commits.
 // Imports the built code: run `npm run build` first (npm test does).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FileStorage, NIL_VERSION_ID, SyncService, parseClientId } from '../../dist/index.js';
@@ -12,7 +13,7 @@ import { FileStorage, NIL_VERSION_ID, SyncService, parseClientId } from '../../d
 const [dataDir, clientArg, pauseArg, compactArg] = process.argv.slice(2);
 const pauseMs = Number(pauseArg ?? 0);
 const clientId = parseClientId(clientArg);
-const storage = await FileStorage.open(dataDir, compactArg === undefined ? {} : { compactAfter: Number(compactArg) });
+const storage = await FileStorage.open(dataDir, compactArg === undefined ? {} : { compactAfter: Number(compactArg), compactQuietMs: 0 });
 const sync = new SyncService(storage, { createClients: true, snapshotVersions: 100, snapshotDays: 14 });
 let stopping = false;
 process.on('SIGTERM', () => {

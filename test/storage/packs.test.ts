@@ -89,11 +89,23 @@ describe('packs', () => {
     await storage.close();
   });
 
-  it('compacts by itself once a client has compactAfter loose versions', async () => {
-    const storage = await FileStorage.open(dir, { compactAfter: 20 });
+  it('compacts by itself once a client has compactAfter loose versions and pauses', async () => {
+    const storage = await FileStorage.open(dir, { compactAfter: 20, compactQuietMs: 200 });
     const ids = await addVersions(storage, 45);
-    await expect.poll(async () => (await clientFiles()).loose, { timeout: 5000 }).toBeLessThan(20);
+    await expect.poll(async () => (await clientFiles()).loose, { timeout: 5000 }).toBe(0);
     expect((await clientFiles()).packs.length).toBeGreaterThan(0);
+    await expectHistory(storage, ids);
+    await storage.close();
+  });
+
+  it('does not compact a client that keeps committing until it has 64 times compactAfter loose versions', async () => {
+    // A pause that never comes within the test: only the busy rule can compact.
+    const storage = await FileStorage.open(dir, { compactAfter: 2, compactQuietMs: 600_000 });
+    const ids = await addVersions(storage, 127);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await clientFiles()).toEqual({ packs: [], loose: 127 });
+    ids.push(...(await addVersions(storage, 1, ids.at(-1), 127)));
+    await expect.poll(async () => (await clientFiles()).packs.length, { timeout: 5000 }).toBe(1);
     await expectHistory(storage, ids);
     await storage.close();
   });

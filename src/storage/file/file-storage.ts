@@ -34,6 +34,7 @@ import type { ClientUsage, Storage, StorageTxn, TxnOptions } from '../storage.js
 import { clientStateBytes } from './client-cache.js';
 import { ClientLocks, type LockOptions } from './client-lock.js';
 import { CommitPacing } from './commit-pacing.js';
+import { CompactionSchedule } from './compaction-schedule.js';
 import { compactClient, Compactor, pruneClient, type ClientFiles, type CompactionResult } from './compaction.js';
 import { ensureFormat, makeDirDurably, raiseFormat } from './data-dir.js';
 import { fsyncDir, ioError, isErrno, replaceFile, statOrNull } from './durable-fs.js';
@@ -69,12 +70,20 @@ export interface FileStorageOptions extends LockOptions {
   readonly versionMemoBytes?: number;
   /**
    * A client is compacted in the background (compaction.ts) once it has this many loose
-   * versions; 0 never. 64 keeps a client's directory under about 150 files while each
-   * compaction writes a small pack (64 versions of 1 KiB, well under 50 ms), and matches the
-   * checkpoint's interval, so a compaction costs about what one more checkpoint would.
+   * versions and has paused (compactQuietMs); 0 never. 64 keeps a client's directory under
+   * about 150 files while each compaction writes a small pack (64 versions of 1 KiB, well under
+   * 50 ms), and matches the checkpoint's interval, so a compaction costs about what one more
+   * checkpoint would.
    * @default 64
    */
   readonly compactAfter?: number;
+  /**
+   * How long a client must have made no commit before it is compacted (compaction-schedule.ts);
+   * 0 compacts it as soon as it has compactAfter loose versions. A client with 64 times
+   * compactAfter loose versions is compacted without a pause.
+   * @default 1000
+   */
+  readonly compactQuietMs?: number;
   /**
    * How many bytes of pack indexes are kept in memory (pack-shelf.ts): 60 bytes a packed version,
    * so about 280,000 versions.
@@ -85,10 +94,14 @@ export interface FileStorageOptions extends LockOptions {
   readonly onCompactionError?: (clientId: ClientId, err: unknown) => void;
 }
 
+/** A client that never pauses is compacted at this many times compactAfter loose versions (4,096 by default). */
+const BUSY_COMPACTION_FACTOR = 64;
+
 export class FileStorage implements Storage, ClientSource, ClientSink {
   readonly #shared: Shared;
   readonly #locks: ClientLocks;
   readonly #compactor: Compactor;
+  readonly #schedule: CompactionSchedule;
   /** One compaction or pruning per client at a time in this process; other processes meet at the commit. */
   readonly #maintaining = new KeyedMutex<ClientId>();
   /** format.json raised to this tcsync's format, once, before the first pack is written (data-dir.ts). */
@@ -98,13 +111,14 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   private constructor(shared: Omit<Shared, 'looseVersions'>, locks: ClientLocks, options: FileStorageOptions) {
     const compactAfter = options.compactAfter ?? 64;
     const onError = options.onCompactionError ?? (() => undefined);
-    this.#compactor = new Compactor((clientId) => this.#maintain(clientId, (files) => compactClient(files, compactAfter)), onError);
-    this.#shared = {
-      ...shared,
-      looseVersions: (clientId, loose) => {
-        if (compactAfter > 0 && (loose === null || loose >= compactAfter)) this.#compactor.add(clientId);
-      },
-    };
+    const compactor = new Compactor((clientId) => this.#maintain(clientId, (files) => compactClient(files, schedule.minLoose(clientId))), onError);
+    const schedule = new CompactionSchedule(
+      { after: compactAfter, quietMs: options.compactQuietMs ?? 1000, busyAfter: BUSY_COMPACTION_FACTOR * compactAfter },
+      (clientId) => compactor.add(clientId),
+    );
+    this.#compactor = compactor;
+    this.#schedule = schedule;
+    this.#shared = { ...shared, looseVersions: (clientId, loose) => schedule.committed(clientId, loose) };
     this.#locks = locks;
   }
 
@@ -345,6 +359,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
   /** Waits for open transactions to end and releases every lock this instance holds. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#schedule.close();
     await this.#compactor.close();
     await this.#maintaining.drain();
     this.#shared.packs.close();
