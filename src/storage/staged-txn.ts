@@ -54,7 +54,7 @@ export abstract class StagedTxn implements StorageTxn {
     return false;
   }
 
-  async getClient(): Promise<Client | null> {
+  getClient(): Promise<Client | null> {
     return this.#current();
   }
 
@@ -84,7 +84,8 @@ export abstract class StagedTxn implements StorageTxn {
   async getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
     assertCanonicalId(parentVersionId, 'parent version id');
     await this.#current();
-    return this.#added?.byParent.get(parentVersionId) ?? this.loadVersionByParent(parentVersionId);
+    // Awaited rather than returned: an async function that returns a promise takes two more turns.
+    return this.#added?.byParent.get(parentVersionId) ?? (await this.loadVersionByParent(parentVersionId));
   }
 
   async getVersion(versionId: VersionId): Promise<Version | null> {
@@ -143,13 +144,16 @@ export abstract class StagedTxn implements StorageTxn {
     this.#ended = true;
   }
 
-  async #current(): Promise<Client | null> {
-    if (this.#ended) throw new TcsyncError('TXN_ENDED', 'the transaction has already ended');
-    if (!this.#loaded) {
-      this.#before = await this.loadClient();
-      this.#client = this.#before;
-      this.#loaded = true;
-    }
+  /** Not async: most calls find the client loaded, and an async function's promise costs each of them. */
+  #current(): Promise<Client | null> {
+    if (this.#ended) return Promise.reject(new TcsyncError('TXN_ENDED', 'the transaction has already ended'));
+    return this.#loaded ? Promise.resolve(this.#client) : this.#load();
+  }
+
+  async #load(): Promise<Client | null> {
+    this.#before = await this.loadClient();
+    this.#client = this.#before;
+    this.#loaded = true;
     return this.#client;
   }
 

@@ -78,7 +78,8 @@ export class SyncService {
   }
 
   /** GetChildVersion. `NO_SUCH_CLIENT` for an unknown client. */
-  async getChildVersion(clientId: ClientId, parentVersionId: VersionId): Promise<GetChildVersionResult> {
+  getChildVersion(clientId: ClientId, parentVersionId: VersionId): Promise<GetChildVersionResult> {
+    // Not async: withTxn's promise is the answer, and wrapping it in another costs a poll two turns.
     return withTxn(this.#storage, clientId, async (txn) => {
       const client = await existing(txn);
       const version = await txn.getVersionByParent(parentVersionId);

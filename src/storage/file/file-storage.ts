@@ -170,18 +170,32 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
    * An optimistic transaction starts without the lock and takes it only to commit changes
    * (file-txn.ts); any other holds the lock from the start, as export and repair need.
    */
-  async txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
-    if (this.#closed) throw new TcsyncError('STORAGE_IO', 'storage is closed');
+  txn(clientId: ClientId, options: TxnOptions = {}): Promise<StorageTxn> {
+    if (this.#closed) return Promise.reject(new TcsyncError('STORAGE_IO', 'storage is closed'));
     return this.#fileTxn(clientId, options);
   }
 
-  /** Also for a compaction or pruning under way, which close() waits for: it goes on after close() began. */
-  async #fileTxn(clientId: ClientId, options: TxnOptions): Promise<FileTxn> {
-    const paths = new ClientPaths(this.#shared.dataDir, clientId);
-    this.#shared.pacing.opened();
-    let lock = null;
+  /**
+   * Also for a compaction or pruning under way, which close() waits for: it goes on after close()
+   * began. Not async: an optimistic transaction (every poll) begins without waiting for anything.
+   */
+  #fileTxn(clientId: ClientId, options: TxnOptions): Promise<FileTxn> {
+    let paths: ClientPaths;
     try {
-      if (options.optimistic !== true) lock = await this.#locks.acquire(clientId);
+      paths = new ClientPaths(this.#shared.dataDir, clientId);
+    } catch (err) {
+      // A bad id fails the promise, as it did when this was async, never the call.
+      return Promise.reject(err);
+    }
+    this.#shared.pacing.opened();
+    if (options.optimistic === true) return Promise.resolve(new FileTxn(this.#shared, clientId, paths, this.#locks, null, options.passing === true));
+    return this.#lockedTxn(clientId, paths, options);
+  }
+
+  async #lockedTxn(clientId: ClientId, paths: ClientPaths, options: TxnOptions): Promise<FileTxn> {
+    let lock;
+    try {
+      lock = await this.#locks.acquire(clientId);
     } catch (err) {
       this.#shared.pacing.closed();
       throw err;

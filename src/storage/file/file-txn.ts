@@ -24,7 +24,7 @@ import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState
 import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
 import { parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
+import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { readPackIndex, readRecord } from './pack-file.js';
 import type { PackedVersion, PackShelf } from './pack-shelf.js';
@@ -104,7 +104,33 @@ export class FileTxn extends StagedTxn {
   }
 
   protected loadClient(): Promise<Client | null> {
-    return this.#unlocked ? this.#io('read client', () => this.#loadWithoutLock()) : this.#loadLocked(this.#lock);
+    if (!this.#unlocked) return this.#loadLocked(this.#lock);
+    // A poll of a client this process knows is answered from memory and two stats, without an
+    // await: a promise hop costs more than such a stat.
+    let known: Client | null;
+    try {
+      known = this.#loadKnownWithoutLock();
+    } catch (err) {
+      return Promise.reject(ioError('read client', err));
+    }
+    return known !== null ? Promise.resolve(known) : this.#io('read client', () => this.#loadWithoutLock());
+  }
+
+  /**
+   * #loadWithoutLock's common case, on the event loop alone: a client remembered, unchanged
+   * (the same client.json) and with no version past the latest remembered. Null when the
+   * client must be read as #loadWithoutLock reads it (which then finds out the same again).
+   */
+  #loadKnownWithoutLock(): Client | null {
+    const id = this.#clientId;
+    if (this.#locks.busy(id)) return null;
+    const known = this.#shared.cache.get(id);
+    if (known === undefined) return null;
+    const idleLease = this.#locks.idleLeaseId(id);
+    const same = (idleLease !== null && known.leaseId === idleLease) || (this.#metaIdentity() === known.identity && this.#linkedChildOf(known.latest, known) === null);
+    if (!same) return null;
+    this.#state = known;
+    return clientOf(known);
   }
 
   #loadLocked(lock: HeldLock): Promise<Client | null> {
@@ -131,7 +157,7 @@ export class FileTxn extends StagedTxn {
         state = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: lock.leaseId, incarnation: newIncarnation() };
       }
       this.#state = state;
-      state = await this.#followChildren(state);
+      state = this.#followChildrenFrom(state).state;
       this.#remember(state);
       return clientOf(state);
     });
@@ -171,7 +197,7 @@ export class FileTxn extends StagedTxn {
 
   /** The client's committed state from its files, starting from what was known of it; see #loadWithoutLock. */
   async #readCommitted(known: ClientState | undefined): Promise<ClientState | null | typeof HAND_OVER> {
-    const identity = await this.#metaIdentity();
+    const identity = this.#metaIdentity();
     if (identity === null) return null;
     let base = known?.identity === identity ? known : undefined;
     const newMeta = base === undefined;
@@ -182,10 +208,10 @@ export class FileTxn extends StagedTxn {
       base = { identity, meta, latest: meta.checkpointVersionId, steps: 0, leaseId: NO_LEASE, incarnation: newIncarnation() };
     }
     this.#state = base;
-    const { state, parent } = await this.#followChildrenFrom(base);
+    const { state, parent } = this.#followChildrenFrom(base);
     if (!newMeta && parent === null) return base;
     if (!this.#locks.quiet(this.#clientId)) return HAND_OVER;
-    if ((await this.#metaIdentity()) !== identity) return HAND_OVER;
+    if (this.#metaIdentity() !== identity) return HAND_OVER;
     // Only the newest link can have been taken back, and a link made again names another version.
     if (parent !== null && (await this.#childIdOf(parent, false)) !== state.latest) return HAND_OVER;
     return state === base ? base : { ...state, leaseId: NO_LEASE };
@@ -199,8 +225,8 @@ export class FileTxn extends StagedTxn {
   }
 
   /** client.json's identity (client-cache.ts), or null when there is none. */
-  async #metaIdentity(): Promise<string | null> {
-    const st = await statOrNull(this.#paths.meta);
+  #metaIdentity(): string | null {
+    const st = statNowOrNull(this.#paths.meta);
     return st === null ? null : identityOf(st);
   }
 
@@ -324,7 +350,7 @@ export class FileTxn extends StagedTxn {
    * version not found is not an answer. Under the lock, nobody else removes anything.
    */
   async #assertNotRewritten(): Promise<void> {
-    if (this.#unlocked && this.#state !== null && (await this.#metaIdentity()) !== this.#state.identity) {
+    if (this.#unlocked && this.#state !== null && this.#metaIdentity() !== this.#state.identity) {
       throw new TcsyncError('TXN_STALE', 'the client was rewritten while it was read');
     }
   }
@@ -677,17 +703,15 @@ export class FileTxn extends StagedTxn {
     if (created) await fsyncDir(this.#paths.versionsDir);
   }
 
-  /** Follows `.child` links from the state's latest version to the real latest. */
-  async #followChildren(state: ClientState): Promise<ClientState> {
-    return (await this.#followChildrenFrom(state)).state;
-  }
-
-  /** ... and says which version the last link followed starts from (null when none was). */
-  async #followChildrenFrom(state: ClientState): Promise<{ state: ClientState; parent: VersionId | null }> {
+  /**
+   * Follows `.child` links from the state's latest version to the real latest, and says which
+   * version the last link followed starts from (null when none was).
+   */
+  #followChildrenFrom(state: ClientState): { state: ClientState; parent: VersionId | null } {
     let { latest, steps } = state;
     let parent: VersionId | null = null;
     for (;;) {
-      const childId = await this.#childIdOf(latest, false);
+      const childId = this.#linkedChildOf(latest);
       if (childId === null) break;
       parent = latest;
       latest = childId;
@@ -705,11 +729,16 @@ export class FileTxn extends StagedTxn {
       const packed = await this.#packed((shelf, packs) => shelf.findByParent(this.#paths, packs, parent));
       if (packed !== null) return packed.entry.versionId;
     }
+    return this.#linkedChildOf(parent);
+  }
+
+  /** The child of `parent` that its `.child` link names, or client.json lists as pending in `state`. */
+  #linkedChildOf(parent: VersionId, state = this.#state): VersionId | null {
     const file = this.#paths.child(parent);
     // Most often asked of the latest version, which has no child: a stat tells that without the
     // Error that a failed open builds.
-    const head = (await statOrNull(file)) === null ? null : readHeadOrNull(file, MAX_HEADER);
-    if (head === null) return this.#pendingChildOf(parent);
+    const head = statNowOrNull(file) === null ? null : readHeadOrNull(file, MAX_HEADER);
+    if (head === null) return this.#pendingChildOf(parent, state);
     const { header } = parseHeader(head, file);
     if (header.parentVersionId !== parent) throw new TcsyncError('CORRUPT', `${file}: names parent ${header.parentVersionId}`);
     return header.versionId;
@@ -719,8 +748,8 @@ export class FileTxn extends StagedTxn {
    * The child that client.json lists as committed but whose `.child` link is not made yet: only
    * seen by a transaction without the lock, which may not make it (see loadClient).
    */
-  #pendingChildOf(parent: VersionId): VersionId | null {
-    return this.#state?.meta.pendingLinks.find((link) => link.parentVersionId === parent)?.versionId ?? null;
+  #pendingChildOf(parent: VersionId, state = this.#state): VersionId | null {
+    return state?.meta.pendingLinks.find((link) => link.parentVersionId === parent)?.versionId ?? null;
   }
 
   /** Remembers a committed version for this transaction's incarnation of the client. */
