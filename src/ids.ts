@@ -28,6 +28,8 @@ const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
  * in braces `{...}` or after a lower-case `urn:uuid:`; hex digits in either case.
  */
 export function canonicalUuid(input: string): string | null {
+  // What replicas send: one test, and the string itself rather than a lower-cased copy of it.
+  if (CANONICAL.test(input)) return input;
   if (SIMPLE.test(input)) {
     const s = input.toLowerCase();
     return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;

@@ -39,7 +39,25 @@ export interface HttpServerOptions {
  * The requests waiting on each connection that has an answer in progress (see `listener` in
  * `listen`); a connection with none in progress has no entry.
  */
-const waiting = new WeakMap<Socket, (() => void)[]>();
+/**
+ * A connection's requests waiting for the one in flight, made at its first request and kept for
+ * its life: made and dropped per request, the entry and its array cost every poll.
+ */
+interface Turns {
+  busy: boolean;
+  readonly waiting: (() => void)[];
+}
+
+const turnsBySocket = new WeakMap<Socket, Turns>();
+
+function turnsOf(socket: Socket): Turns {
+  let turns = turnsBySocket.get(socket);
+  if (turns === undefined) {
+    turns = { busy: false, waiting: [] };
+    turnsBySocket.set(socket, turns);
+  }
+  return turns;
+}
 
 export class HttpServer {
   readonly #servers: Server[] = [];
@@ -62,23 +80,22 @@ export class HttpServer {
       // downloads it never reads could make the server hold any number of them. The next request
       // starts once the previous answer is handed to the kernel (its 'close'), which a client
       // that does not read holds back.
-      const { socket } = req;
+      const turns = turnsOf(req.socket);
       // `on`, not `once`: a response closes once, and once's wrapper costs on every request.
       res.on('close', () => {
         // A request in flight when close() began leaves a keep-alive connection behind that
         // would hold the server open until it times out: close it as soon as it falls idle.
         if (httpServer.#closing !== null) setImmediate(() => httpServer.#servers.forEach((s) => s.closeIdleConnections()));
-        const next = waiting.get(socket)?.shift();
+        const next = turns.waiting.shift();
         // After the previous request's own close listeners (its log line, its body budget).
-        if (next === undefined) waiting.delete(socket);
+        if (next === undefined) turns.busy = false;
         else queueMicrotask(next);
       });
-      const queue = waiting.get(socket);
-      if (queue !== undefined) {
-        queue.push(() => handler(req, res));
+      if (turns.busy) {
+        turns.waiting.push(() => handler(req, res));
         return;
       }
-      waiting.set(socket, []);
+      turns.busy = true;
       handler(req, res);
     };
     try {

@@ -114,15 +114,16 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
       const status = res.writableFinished ? res.statusCode : 0;
       metrics.requests.series(method, route, String(status)).inc();
       metrics.requestSeconds.series(method, route).observe(seconds);
-      const line: RequestLine = {
+      // Built field by field, not by spreading optional parts: spreads cost every request.
+      const line: { -readonly [K in keyof RequestLine]: RequestLine[K] } = {
         method,
         route,
         status,
         ms: Math.round(seconds * 10_000) / 10,
         addr: clientAddress(req, trustedProxies),
-        ...(ctx.clientId === null ? {} : { client: shortId(ctx.clientId) }),
-        ...(ctx.note === null ? {} : { note: ctx.note }),
       };
+      if (ctx.clientId !== null) line.client = shortId(ctx.clientId);
+      if (ctx.note !== null) line.note = ctx.note;
       if (failure !== null && answerFor(failure).fault) logger.error({ ...line, err: failure }, 'request failed');
       else if (status === 0) logRequest(line, 'client went away before the answer was sent');
       else logRequest(line, 'request');
