@@ -36,6 +36,8 @@ export class LruMap<K, V> {
     this.#entries.set(key, value);
     this.#newest = key;
     this.#weight += weight;
+    // Only when over: an iterator made for nothing is a good part of a set's cost.
+    if (this.#weight <= this.#capacity) return;
     for (const [oldest, old] of this.#entries) {
       if (this.#weight <= this.#capacity) break;
       this.#entries.delete(oldest);

@@ -87,6 +87,9 @@ export function encodeIndex(entries: readonly PackEntry[]): Buffer {
   return out;
 }
 
+/** A 16-byte id as four unsigned big-endian words, which compare as its bytes do. */
+type KeyWords = readonly [number, number, number, number];
+
 /** A pack's index, searched in place. */
 export class PackIndex {
   readonly #bytes: Buffer;
@@ -134,10 +137,19 @@ export class PackIndex {
     };
   }
 
-  /** The entry's id (field 0) or parent id (16) against `key`: negative when the entry sorts first. */
-  #compareAt(i: number, field: 0 | 16, key: Buffer): number {
+  /**
+   * The entry's id (field 0) or parent id (16) against the key's four big-endian words: negative
+   * when the entry sorts first. Compared in JavaScript: Buffer.compare is a call into C++ with its
+   * arguments checked on every step of a search, most of what a lookup cost.
+   */
+  #compareAt(i: number, field: 0 | 16, key: KeyWords): number {
     const at = i * ENTRY_BYTES + field;
-    return this.#bytes.compare(key, 0, 16, at, at + 16);
+    const b = this.#bytes;
+    for (let w = 0; w < 4; w++) {
+      const diff = b.readUInt32BE(at + 4 * w) - key[w]!;
+      if (diff !== 0) return diff;
+    }
+    return 0;
   }
 
   /** The entry of the version whose id is `key` (idBytes), or null. */
@@ -155,12 +167,13 @@ export class PackIndex {
 
   /** Binary search over the entries in the order `nth` gives, comparing `field` with `key`. */
   #search(key: Buffer, field: 0 | 16, nth: (k: number) => number): number | null {
+    const words: KeyWords = [key.readUInt32BE(0), key.readUInt32BE(4), key.readUInt32BE(8), key.readUInt32BE(12)];
     let lo = 0;
     let hi = this.versions - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const i = nth(mid);
-      const cmp = this.#compareAt(i, field, key);
+      const cmp = this.#compareAt(i, field, words);
       if (cmp === 0) return i;
       if (cmp < 0) lo = mid + 1;
       else hi = mid - 1;
