@@ -85,8 +85,9 @@ export interface FileStorageOptions extends LockOptions {
    */
   readonly compactQuietMs?: number;
   /**
-   * How many bytes of pack indexes are kept in memory (pack-shelf.ts): 60 bytes a packed version,
-   * so about 280,000 versions.
+   * How many bytes of pack indexes, and of packs read ahead for walks through them, are kept in
+   * memory (pack-shelf.ts): a sixteenth, at most 2 MiB, for read-ahead windows of 64 KiB; the
+   * rest for indexes, 60 bytes a packed version, so about 260,000 versions.
    * @default 16777216 (16 MiB)
    */
   readonly packIndexBytes?: number;

@@ -205,14 +205,27 @@ export function readPackIndex(file: string, fileSize: number, versions: number):
 
 /** One record of an open pack: its bytes (a `.version` file's) and the version they hold, checked. */
 export function readRecord(fd: number, file: string, entry: PackEntry): { bytes: Buffer; version: Version } {
+  const bytes = readRecordBytes(fd, entry);
+  return { bytes, version: checkRecord(bytes, file, entry) };
+}
+
+/** A record's bytes as read, unchecked (checkRecord checks them): fewer than its length at the file's end. */
+export function readRecordBytes(fd: number, entry: PackEntry): Buffer {
   const buffer = Buffer.allocUnsafe(entry.length);
-  const bytes = buffer.subarray(0, readSync(fd, buffer, 0, entry.length, entry.offset));
+  return buffer.subarray(0, readSync(fd, buffer, 0, entry.length, entry.offset));
+}
+
+/**
+ * The version a record's bytes hold, as read (a short read gives fewer bytes than the entry's
+ * length): `CORRUPT` unless they are whole, match their checksum and are the version the index names.
+ */
+export function checkRecord(bytes: Buffer, file: string, entry: PackEntry): Version {
   const where = `${file} at ${entry.offset}`;
   const version = decodeVersion(bytes, where);
   if (version.versionId !== entry.versionId || version.parentVersionId !== entry.parentVersionId) {
     throw new TcsyncError('CORRUPT', `${where}: record is not the version its index names`);
   }
-  return { bytes, version };
+  return version;
 }
 
 /** Records are written in batches of about this many bytes, each one hand-off to the threadpool. */
