@@ -95,6 +95,22 @@ it('keeps at most versionMemoBytes, forgetting the least recently used first', a
   });
 });
 
+it('does not remember packed versions: a walk through a packed history keeps the loose versions it remembers', async () => {
+  // Room for about four versions of 1 KiB with their bookkeeping.
+  const storage = await open({ versionMemoBytes: 9000, compactAfter: 0 });
+  const packed = await append(storage, 20, 1024);
+  expect(await storage.compact(clientId)).toEqual({ packed: 20, merged: 0 });
+  const loose = await append(storage, 3, 1024);
+  // The walk reads the packed versions after the loose ones were remembered (they are the newest).
+  await withTxn(storage, clientId, async (txn) => {
+    for (const [i, id] of loose.entries()) expect((await txn.getVersionByParent(i === 0 ? packed.at(-1)! : loose[i - 1]!))?.versionId).toBe(id);
+  });
+  expect((await readChain(storage, clientId)).chain).toEqual([...packed, ...loose]);
+  await removeChildLinks();
+  // The loose versions are still answered from memory, the packed ones from their pack.
+  expect((await readChain(storage, clientId)).chain).toEqual([...packed, ...loose]);
+});
+
 it('a client deleted and created again under its id shows its new history, not the remembered one', async () => {
   const storage = await open();
   await append(storage, 2);

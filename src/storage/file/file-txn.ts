@@ -246,11 +246,10 @@ export class FileTxn extends StagedTxn {
     return this.#io('read version', async () => {
       // The latest's child is never packed: packs hold versions up to a checkpoint at most.
       const packed = parentVersionId === this.#state?.latest ? null : await this.#packed((shelf, packs) => shelf.findByParent(this.#paths, packs, parentVersionId));
-      if (packed !== null) {
-        const version = await this.#readPacked(packed);
-        this.#rememberVersion(version);
-        return version;
-      }
+      // Not remembered (version-memo.ts): read again, it costs a search in memory and seldom a
+      // read, about what remembering it costs, and a walk through a packed history would push
+      // out the recent loose versions that the replicas of a client fetch.
+      if (packed !== null) return this.#readPacked(packed);
       let file = this.#paths.child(parentVersionId);
       let bytes = await readFileOrNull(file);
       const pending = bytes === null ? this.#pendingChildOf(parentVersionId) : null;

@@ -4,6 +4,7 @@
  * a file: a read of a page-cached version costs three system calls and a decode, about an eighth
  * of a get-child-version's time in the server. Commits do not fill it: most versions are fetched
  * by few replicas or none, and a writer should not pay memory for readers that may never come.
+ * Nor do packed versions (pack-shelf.ts): read again, one costs about what remembering it does.
  *
  * A committed version never changes, nor does the child of a parent; only a deletion, and a new
  * client created under the same id after its tombstone is lifted, gives a parent another child.
