@@ -83,7 +83,8 @@ export abstract class StagedTxn implements StorageTxn {
 
   async getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
     assertCanonicalId(parentVersionId, 'parent version id');
-    await this.#current();
+    // Mostly called once the client is loaded: an await of nothing would cost a turn.
+    if (!this.#loaded || this.#ended) await this.#current();
     // Awaited rather than returned: an async function that returns a promise takes two more turns.
     return this.#added?.byParent.get(parentVersionId) ?? (await this.loadVersionByParent(parentVersionId));
   }
@@ -117,17 +118,26 @@ export abstract class StagedTxn implements StorageTxn {
     this.#stage({ latestVersionId: versionId, snapshot });
   }
 
-  async commit(): Promise<void> {
-    this.#end();
+  /**
+   * Not async: most transactions are reads, whose commit is only the release, and an async
+   * frame around it costs each of them two more turns.
+   */
+  commit(): Promise<void> {
+    if (this.#ended) return Promise.reject(new TcsyncError('TXN_ENDED', 'the transaction has already ended'));
+    this.#ended = true;
+    const client = this.#client;
+    if (!this.#dirty || client === null) return this.release();
+    return this.#persistAndRelease({
+      before: this.#before,
+      after: client,
+      versions: this.#added?.inOrder ?? [],
+      snapshotData: this.#snapshotData,
+    });
+  }
+
+  async #persistAndRelease(changes: TxnChanges): Promise<void> {
     try {
-      if (this.#dirty && this.#client !== null) {
-        await this.persist({
-          before: this.#before,
-          after: this.#client,
-          versions: this.#added?.inOrder ?? [],
-          snapshotData: this.#snapshotData,
-        });
-      }
+      await this.persist(changes);
     } finally {
       await this.release();
     }
@@ -137,11 +147,6 @@ export abstract class StagedTxn implements StorageTxn {
     if (this.#ended) return;
     this.#ended = true;
     await this.release();
-  }
-
-  #end(): void {
-    if (this.#ended) throw new TcsyncError('TXN_ENDED', 'the transaction has already ended');
-    this.#ended = true;
   }
 
   /** Not async: most calls find the client loaded, and an async function's promise costs each of them. */

@@ -81,7 +81,9 @@ export class SyncService {
   getChildVersion(clientId: ClientId, parentVersionId: VersionId): Promise<GetChildVersionResult> {
     // Not async: withTxn's promise is the answer, and wrapping it in another costs a poll two turns.
     return withTxn(this.#storage, clientId, async (txn) => {
-      const client = await existing(txn);
+      // Not existing(): its async frame costs every poll a turn.
+      const client = await txn.getClient();
+      if (client === null) throw noSuchClient();
       const version = await txn.getVersionByParent(parentVersionId);
       if (version !== null) return { kind: 'ok', version };
       // NotFound when an AddVersion with this parent would succeed; otherwise the history is gone.
@@ -140,6 +142,10 @@ export class SyncService {
 
 async function existing(txn: StorageTxn) {
   const client = await txn.getClient();
-  if (client === null) throw new TcsyncError('NO_SUCH_CLIENT', 'no such client');
+  if (client === null) throw noSuchClient();
   return client;
+}
+
+function noSuchClient(): TcsyncError {
+  return new TcsyncError('NO_SUCH_CLIENT', 'no such client');
 }

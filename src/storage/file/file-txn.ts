@@ -483,9 +483,10 @@ export class FileTxn extends StagedTxn {
     });
   }
 
-  protected async release(): Promise<void> {
+  /** Not async: a read without the lock (every poll) has nothing to wait for, and a frame costs it two turns. */
+  protected release(): Promise<void> {
     this.#shared.pacing.closed();
-    await this.#held?.release();
+    return this.#held === null ? Promise.resolve() : this.#held.release();
   }
 
   /**
