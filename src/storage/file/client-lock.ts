@@ -288,7 +288,7 @@ export class ClientLocks {
           },
         });
         lease.dir = dirIdentityOf(statSync(lease.lockDir, { bigint: true }), this.#birthTimesHold());
-        await unlink(want).catch(() => undefined);
+        await dropWant(want);
         return lease;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -400,4 +400,19 @@ function fenceBreach(lockDir: string, made: DirIdentity | null, trustedForMs: nu
   const age = Date.now() - Number(st.mtimeMs);
   if (age > trustedForMs) return { error: new Error(`${lockDir} was last refreshed ${Math.round(age)} ms ago`), takenOver: false };
   return null;
+}
+
+/**
+ * Removes a want marker, which is almost never there: an inline stat (without the Error a
+ * failed call builds) says so for less than the round trip through the threadpool that removing
+ * a missing name cost every new client's lock. A marker written just after the stat stays, as one
+ * written just after the removal would: its waiter is then still waiting, and the holder yields.
+ */
+async function dropWant(want: string): Promise<void> {
+  try {
+    if (statSync(want, { throwIfNoEntry: false }) === undefined) return;
+  } catch {
+    // Unreadable: try the removal, which says the same or does it.
+  }
+  await unlink(want).catch(() => undefined);
 }
