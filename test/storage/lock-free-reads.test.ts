@@ -6,9 +6,10 @@
  * no lock queue with the reader, only the files.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
 import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId, type VersionId } from '../../src/ids.js';
 import { FileStorage } from '../../src/storage/file/file-storage.js';
@@ -59,9 +60,10 @@ async function append(storage: FileStorage, count: number): Promise<VersionId[]>
 const lockDir = () => path.join(dir, 'locks', `${clientId}.lock`);
 
 /**
- * Waits until the other process has dropped the lock it keeps for a while after its commits
- * (lingerMs): a reader that finds the lock taken reads under it instead, and would keep the
- * other process from writing until its transaction ends.
+ * Waits until the lock that either storage keeps for a while after its commits (lingerMs) is
+ * dropped: a reader that finds the lock taken reads under it instead, and would keep the other
+ * process from writing until its transaction ends. Once the directory is gone, a reader takes no
+ * lock, even while the removal has not yet reported back to the storage that made it.
  */
 async function settled(): Promise<void> {
   for (let i = 0; existsSync(lockDir()); i++) {
@@ -158,6 +160,49 @@ describe('the view of a transaction without the lock', () => {
     });
     expect(runs).toBe(2);
     expect(latest).not.toBe(v3);
+  });
+});
+
+/** The fs module through which proper-lockfile removes lock directories. */
+type Rmdir = (dir: string, callback: (err: NodeJS.ErrnoException | null) => void) => void;
+const lockfileFs: { rmdir: Rmdir } = createRequire(createRequire(import.meta.url).resolve('proper-lockfile'))('graceful-fs');
+
+/**
+ * Holds back the report of the next removal of the client's lock directory: `removed` resolves
+ * once the directory is gone, and the storage that removes it hears so only at `report()`.
+ */
+function holdLockRemoval(): { removed: Promise<void>; report: () => void } {
+  const original = lockfileFs.rmdir;
+  let removed!: () => void;
+  let report: () => void = () => undefined;
+  const spy = vi.spyOn(lockfileFs, 'rmdir').mockImplementation((dir, callback) => {
+    if (dir !== lockDir()) return original.call(lockfileFs, dir, callback);
+    spy.mockRestore();
+    original.call(lockfileFs, dir, (err) => {
+      report = () => callback(err);
+      removed();
+    });
+  });
+  return { removed: new Promise((resolve) => (removed = resolve)), report: () => report() };
+}
+
+describe('a reader without the lock while its own process drops the lock it kept after a commit', () => {
+  it('takes no lock once the directory is gone, though the removal has not reported back', async () => {
+    const removal = holdLockRemoval();
+    const [v1] = await append(reader, 1);
+    // The reader's lock lingers after its commit, then goes: the directory first.
+    await removal.removed;
+    expect(existsSync(lockDir())).toBe(false);
+    const txn = await reader.txn(clientId, { optimistic: true });
+    // getClient decides at once whether to take the lock; a reader that counted the removal as a
+    // transaction at the client would wait for it, then take the lock.
+    const read = latestOf(txn);
+    removal.report();
+    try {
+      expect(await read).toBe(v1);
+    } finally {
+      await txn.rollback();
+    }
   });
 });
 

@@ -118,6 +118,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class ClientLocks {
   readonly #queue = new KeyedMutex<ClientId>();
   readonly #leases = new Map<ClientId, Lease>();
+  /**
+   * Lock directories this process is removing, each done when its rmdir is. No transaction uses
+   * them any more, but until then this process's next `#take` would find its own directory there
+   * and wait as if another process held it.
+   */
+  readonly #dropping = new Map<ClientId, Promise<void>>();
   /** Clients this process just handed over: it stays away until then, so the waiter gets in. */
   readonly #yieldUntil = new Map<ClientId, number>();
   readonly #dataDir: string;
@@ -247,6 +253,7 @@ export class ClientLocks {
   async close(): Promise<void> {
     await this.#queue.drain();
     await Promise.all([...this.#leases].map(([clientId, lease]) => this.#drop(clientId, lease)));
+    await Promise.all(this.#dropping.values());
   }
 
   /** A lock for reading only, while the file system refuses the lock directory (`refusal`). */
@@ -272,6 +279,7 @@ export class ClientLocks {
   async #take(clientId: ClientId): Promise<Lease | TcsyncError> {
     const file = lockPath(this.#dataDir, clientId);
     const want = `${file}.want`;
+    await this.#dropping.get(clientId);
     const yieldFor = (this.#yieldUntil.get(clientId) ?? 0) - Date.now();
     if (yieldFor > 0) await sleep(yieldFor);
     this.#yieldUntil.delete(clientId);
@@ -327,25 +335,36 @@ export class ClientLocks {
     lease.lingerTimer.unref();
   }
 
+  /**
+   * Drops an idle lease, holding the queue only to take the lease out of use: a transaction of
+   * this process that came while the lock directory is removed would otherwise count as one at
+   * the client (busy), and a reader without the lock would take the lock for nothing, even
+   * after the directory is gone. A transaction that wants the lock meanwhile waits for the
+   * removal in #take.
+   */
   async #dropIdle(clientId: ClientId, lease: Lease): Promise<void> {
     const leaveQueue = await this.#queue.acquire(clientId);
+    let dropped: Promise<void> | null = null;
     try {
       // A transaction that took the queue meanwhile reused the lease (and refreshed the timer).
-      if (this.#leases.get(clientId) === lease && lease.idle) await this.#drop(clientId, lease);
+      if (this.#leases.get(clientId) === lease && lease.idle) dropped = this.#drop(clientId, lease);
     } finally {
       leaveQueue();
     }
+    await dropped;
   }
 
+  /** Takes the lease out of use at once (before its first await), then removes its lock directory. */
   async #drop(clientId: ClientId, lease: Lease): Promise<void> {
     if (lease.lingerTimer !== null) clearTimeout(lease.lingerTimer);
     lease.idle = false;
     if (this.#leases.get(clientId) === lease) this.#leases.delete(clientId);
-    try {
-      if (lease.lost === null) await lease.unlock();
-    } catch {
-      // Already released or taken over: either way it is no longer ours.
-    }
+    if (lease.lost !== null) return;
+    // Rejected when already released or taken over: either way it is no longer ours.
+    const removed = lease.unlock().catch(() => undefined);
+    this.#dropping.set(clientId, removed);
+    await removed;
+    if (this.#dropping.get(clientId) === removed) this.#dropping.delete(clientId);
   }
 
   #isWanted(clientId: ClientId, lease: Lease): boolean {
