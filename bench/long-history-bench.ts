@@ -30,6 +30,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REFERENCE, REPO, Replica, inTurn, referenceArgs, scaled, start, stop, tcsyncArgs, walkHistory, type Server } from './bench-servers.js';
+import { compactionFloor, type FloorLatencies } from './compaction-floor.js';
 import { diskUse, type DiskUse } from './disk-use.js';
 import { fmt, median, percentile, type BenchSection } from './report.js';
 import { scratchDir } from './scratch.js';
@@ -169,7 +170,18 @@ export async function bench(): Promise<BenchSection> {
     for (const run of runs) await run.replica.close();
     for (const run of runs) await stop(run.server);
   }
-  return { title: TITLE, rows: rows(runs, settling) };
+  const floor = await compactionFloor(await scratchDir('long-floor'), VERSIONS, CHUNKS);
+  return { title: TITLE, rows: [...rows(runs, settling), floorRow(floor)] };
+}
+
+function floorRow(floor: FloorLatencies): readonly [string, string, string] {
+  const ratio = (pick: (ms: number[]) => number) => fmt.ratio(pick(floor.compacting) / pick(floor.loose));
+  const p99 = (ms: number[]) => percentile(ms, 99);
+  return [
+    '(f) floor: a raw program\'s commits with a raw compaction beside them vs without (compaction-floor.ts), p50 / p99',
+    `${fmt.ms(median(floor.compacting))} / ${fmt.ms(p99(floor.compacting))} vs ${fmt.ms(median(floor.loose))} / ${fmt.ms(p99(floor.loose))}`,
+    `${ratio(median)} / ${ratio(p99)}: the same system calls as a commit and as serve's compaction, in the same turns and pauses, without HTTP or checks`,
+  ];
 }
 
 function rows(runs: readonly Run[], settling: Settling): Array<readonly [string, string, string]> {
