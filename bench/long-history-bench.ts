@@ -8,7 +8,7 @@
  *
  * Figures: add-version latency p50 and p99 over the whole history (compaction runs while the
  * history grows, so its cost to the adds shows here: serve compacts a client in its pauses, and
- * a client that adds 4,096 versions without one while it adds; after each of its turns the
+ * a client that adds 16,384 versions without one while it adds; after each of its turns the
  * compacting server settles before the next server's turn, so that no server's adds meet
  * another's background work); disk once compaction has settled (the
  * client's directory, allocated blocks and names as du and find count them, against the

@@ -98,13 +98,13 @@ describe('packs', () => {
     await storage.close();
   });
 
-  it('does not compact a client that keeps committing until it has 64 times compactAfter loose versions', async () => {
+  it('does not compact a client that keeps committing until it has 256 times compactAfter loose versions', async () => {
     // A pause that never comes within the test: only the busy rule can compact.
-    const storage = await FileStorage.open(dir, { compactAfter: 2, compactQuietMs: 600_000 });
-    const ids = await addVersions(storage, 127);
+    const storage = await FileStorage.open(dir, { compactAfter: 1, compactQuietMs: 600_000 });
+    const ids = await addVersions(storage, 255);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(await clientFiles()).toEqual({ packs: [], loose: 127 });
-    ids.push(...(await addVersions(storage, 1, ids.at(-1), 127)));
+    expect(await clientFiles()).toEqual({ packs: [], loose: 255 });
+    ids.push(...(await addVersions(storage, 1, ids.at(-1), 255)));
     await expect.poll(async () => (await clientFiles()).packs.length, { timeout: 5000 }).toBe(1);
     await expectHistory(storage, ids);
     await storage.close();

@@ -2,9 +2,9 @@
  * When a client is due for compaction (compaction.ts): once it has `after` loose versions and has
  * made no commit for `quietMs`, or at once when it has `busyAfter` of them.
  *
- * Why wait for a quiet client: a compaction's flushes, renames and removals share the file
- * system's journal with the commits made meanwhile, and a replica pushing versions back to back
- * waits for them. Compacting every 64 versions of such a stream slowed one in ten of its commits
+ * Why wait for a quiet client: a compaction's flushes, renames and removals share the disk and
+ * the file system's metadata with the commits made meanwhile, and a replica pushing versions
+ * back to back waits for them. Compacting every 64 versions of such a stream slowed one in ten of its commits
  * (add-version p99 1.8x at 50,000 versions); a replica pauses after each sync (TaskChampion sends
  * one version a sync), so nearly every compaction runs in a pause. `busyAfter` bounds the loose
  * files of a client that never pauses, such as a bulk import over the protocol.

@@ -272,8 +272,8 @@ async function removeLooseCopies(files: ClientFiles, versions: readonly PackedCo
     if ((await dirInode(files)) !== dir) return;
     // A batch at once, on the threadpool: removed one at a time, the removals ran one per commit
     // of a busy replica (whose inline commit holds the event loop), and each of its commits paid
-    // for journaling a removal (add-version p50 1.27x at 50,000 versions). A batch lands in one
-    // or two journal commits, sharing their bitmap and inode table blocks.
+    // for a removal's metadata writes (add-version p50 1.27x at 50,000 versions); a batch shares
+    // them, its bitmap and inode table blocks written once.
     const removals = versions.slice(i, i + REMOVE_BATCH).flatMap((v) => [files.paths.child(v.parentVersionId), files.paths.version(v.versionId)]);
     const failed = (await Promise.allSettled(removals.map(unlinkIfThere))).find((result) => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
