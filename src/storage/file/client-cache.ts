@@ -5,7 +5,7 @@
 import type { BigIntStats } from 'node:fs';
 import type { ClientId, VersionId } from '../../ids.js';
 import type { LruMap } from '../lru-map.js';
-import type { ClientMeta } from './client-meta.js';
+import { NONE, type ClientMeta } from './client-meta.js';
 import type { Incarnation } from './version-memo.js';
 
 /** A client's committed state as last seen by this process. */
@@ -32,14 +32,12 @@ export interface ClientState {
 /** Client states by id, the least recently used forgotten first. */
 export type ClientCache = LruMap<ClientId, ClientState>;
 
-const NO_LINKS: readonly never[] = Object.freeze([]);
-
 /**
  * The state once the links client.json lists as pending are known to exist: followed as files,
- * they need no list, and a remembered client is smaller without it (one array is shared).
+ * they need no list, and a remembered client is smaller without it (client-meta.ts NONE).
  */
 export function withLinksMade(state: ClientState): ClientState {
-  return state.meta.pendingLinks.length === 0 ? state : { ...state, meta: { ...state.meta, pendingLinks: NO_LINKS } };
+  return state.meta.pendingLinks.length === 0 ? state : { ...state, meta: { ...state.meta, pendingLinks: NONE } };
 }
 
 /** A lease id no lease has: see ClientState.leaseId. */

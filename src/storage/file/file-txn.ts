@@ -23,7 +23,7 @@ import type { Client, Snapshot, Version } from '../storage.js';
 import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState } from './client-cache.js';
 import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
-import { parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
+import { NONE, parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
 import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { readPackIndex, readRecord } from './pack-file.js';
@@ -365,7 +365,7 @@ export class FileTxn extends StagedTxn {
     return {
       checkpointVersionId: state.latest,
       snapshot: snapshot && { ...snapshot, versionsSince: snapshot.versionsSince + state.steps },
-      pendingLinks: [],
+      pendingLinks: NONE,
       packs: state.meta.packs,
       loose: looseOf(state),
     };
@@ -572,7 +572,7 @@ export class FileTxn extends StagedTxn {
       checkpointVersionId: after.latestVersionId,
       snapshot: null,
       pendingLinks,
-      packs: oldMeta?.packs ?? [],
+      packs: oldMeta?.packs ?? NONE,
       loose: isNew ? versions.length : addLoose(this.#state, versions.length),
     };
     try {
@@ -655,7 +655,7 @@ export class FileTxn extends StagedTxn {
   /** Rewrites client.json at the latest version, so that new readers follow fewer links. */
   async #checkpoint(state: ClientState): Promise<void> {
     const snapshot = state.meta.snapshot && { ...state.meta.snapshot, versionsSince: state.meta.snapshot.versionsSince + state.steps };
-    const meta: ClientMeta = { ...state.meta, checkpointVersionId: state.latest, snapshot, pendingLinks: [], loose: looseOf(state) };
+    const meta: ClientMeta = { ...state.meta, checkpointVersionId: state.latest, snapshot, pendingLinks: NONE, loose: looseOf(state) };
     try {
       this.#lock.assertHeld();
       await replaceFile(this.#paths.meta, serializeMeta(meta), this.#assertHeld);
