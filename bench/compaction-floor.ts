@@ -5,8 +5,8 @@
  * by side. In one, a worker thread packs what the other thread added as serve's compaction does
  * (compaction-schedule.ts): in the pause after each turn, and during a turn once 16,384 versions
  * are loose (never, in (f)'s turns of 5,000); a pack is written, fsync'd, renamed and its directory fsync'd, a client.json the
- * same, and then the loose files are removed, 16 versions (32 names) at a time. Packs merge four
- * of a tier into one as serve's do. No HTTP, no JSON, no checks: what is left is the file
+ * same, and then the loose files are removed, 16 versions (32 names) at a time. Packs merge as
+ * serve's do (compaction.ts packsToMerge). No HTTP, no JSON, no checks: what is left is the file
  * system's own price for files removed beside files being created, which tcsync cannot beat.
  */
 import { appendFileSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
@@ -16,10 +16,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { packsToMerge } from '../dist/storage/file/compaction.js';
 
 const BUSY_AFTER = 16384;
-const TIER_BASE = 64;
-const MERGE_WIDTH = 4;
 const REMOVE_BATCH = 16;
 const SEGMENT = Buffer.alloc(1024, 7);
 
@@ -106,23 +105,6 @@ async function pauseAndPack(counters: Counters, added: number): Promise<void> {
 interface RawPack {
   readonly file: string;
   readonly versions: number;
-}
-
-function tier(versions: number): number {
-  return Math.max(0, Math.floor(Math.log(versions / TIER_BASE) / Math.log(MERGE_WIDTH)));
-}
-
-/** How many of the newest packs a new pack of `versions` takes in (compaction.ts packsToMerge). */
-function packsToMerge(packs: readonly RawPack[], versions: number): number {
-  let merged = versions;
-  let taken = 0;
-  for (;;) {
-    let run = 0;
-    while (run < MERGE_WIDTH - 1 && taken + run < packs.length && tier(packs[packs.length - 1 - taken - run]!.versions) === tier(merged)) run++;
-    if (run < MERGE_WIDTH - 1) return taken;
-    for (let i = 0; i < run; i++) merged += packs[packs.length - 1 - taken - i]!.versions;
-    taken += run;
-  }
 }
 
 function fsyncPath(file: string): void {

@@ -181,7 +181,7 @@ function tier(versions: number): number {
  * base MERGE_WIDTH carries, the new pack and the MERGE_WIDTH - 1 packs of its tier just before it
  * become one pack of the next tier, which may carry on in turn.
  */
-function packsToMerge(packs: readonly PackMeta[], versions: number): number {
+export function packsToMerge(packs: readonly Pick<PackMeta, 'versions'>[], versions: number): number {
   let merged = versions;
   let taken = 0;
   for (;;) {
