@@ -6,13 +6,13 @@
  * no lock queue with the reader, only the files.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
 import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId, type VersionId } from '../../src/ids.js';
 import { FileStorage } from '../../src/storage/file/file-storage.js';
+import { InlineLockFs } from '../../src/storage/file/inline-lock-fs.js';
 import { withTxn, type StorageTxn } from '../../src/storage/storage.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
@@ -163,22 +163,20 @@ describe('the view of a transaction without the lock', () => {
   });
 });
 
-/** The fs module through which proper-lockfile removes lock directories. */
-type Rmdir = (dir: string, callback: (err: NodeJS.ErrnoException | null) => void) => void;
-const lockfileFs: { rmdir: Rmdir } = createRequire(createRequire(import.meta.url).resolve('proper-lockfile'))('graceful-fs');
-
 /**
  * Holds back the report of the next removal of the client's lock directory: `removed` resolves
- * once the directory is gone, and the storage that removes it hears so only at `report()`.
+ * once the directory is gone, and the storage that removes it hears so only at `report()`. The
+ * removal is proper-lockfile's, through the file system the storage gives it (inline-lock-fs.ts),
+ * which reports at once; a removal whose report comes later must not matter either.
  */
 function holdLockRemoval(): { removed: Promise<void>; report: () => void } {
-  const original = lockfileFs.rmdir;
+  const original = InlineLockFs.prototype.rmdir;
   let removed!: () => void;
   let report: () => void = () => undefined;
-  const spy = vi.spyOn(lockfileFs, 'rmdir').mockImplementation((dir, callback) => {
-    if (dir !== lockDir()) return original.call(lockfileFs, dir, callback);
+  const spy = vi.spyOn(InlineLockFs.prototype, 'rmdir').mockImplementation(function (this: InlineLockFs, dir, callback) {
+    if (dir !== lockDir()) return original.call(this, dir, callback);
     spy.mockRestore();
-    original.call(lockfileFs, dir, (err) => {
+    original.call(this, dir, (err) => {
       report = () => callback(err);
       removed();
     });

@@ -13,8 +13,8 @@
  * takeover may be near (FENCE_FRACTION of staleMs). Local disks only: staleness compares file
  * mtimes with this machine's clock.
  *
- * Taking and dropping the lock directory costs a mkdir, a stat and a rmdir, as much as half a
- * commit's fsyncs on some disks. So a process keeps the lock for `lingerMs` after a transaction
+ * Taking and dropping the lock directory costs a mkdir, a stat and a rmdir (made inline, see
+ * inline-lock-fs.ts), as much as half a commit's fsyncs on some disks. So a process keeps the lock for `lingerMs` after a transaction
  * ends, and the next transaction on that client reuses it, knowing that nobody else can have
  * changed the client meanwhile (`leaseId` tells it so). Another process that finds the lock
  * taken touches a "want" marker while it waits; a holder that sees a fresh marker drops the lock
@@ -26,14 +26,15 @@
  * committed state: every commit has one atomic commit point. Such a transaction gets a lock that
  * is not `exclusive`, whose `assertHeld()` fails any commit with the file system's refusal.
  */
-import { mkdirSync, rmdirSync, statSync, utimesSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, rmdirSync, statSync, unlinkSync, utimesSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { unlink, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { TcsyncError } from '../../errors.js';
 import { shortId, type ClientId } from '../../ids.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { ioError, refusesWrites } from './durable-fs.js';
+import { InlineLockFs } from './inline-lock-fs.js';
 import { LOCKS_DIR, lockPath, tempPathOf } from './layout.js';
 
 export interface LockOptions {
@@ -130,6 +131,8 @@ export class ClientLocks {
   readonly #staleMs: number;
   readonly #waitMs: number;
   readonly #lingerMs: number;
+  /** proper-lockfile's file system: its mkdir, stat, utimes and rmdir, inline (inline-lock-fs.ts). */
+  readonly #fs = new InlineLockFs();
   #nextLeaseId = 1;
   /** Whether stat reports a birth time that a refresh does not move (see #birthTimesHold). */
   #birthTimes: boolean | null = null;
@@ -284,21 +287,29 @@ export class ClientLocks {
     if (yieldFor > 0) await sleep(yieldFor);
     this.#yieldUntil.delete(clientId);
     const deadline = Date.now() + this.#waitMs;
+    let waited = false;
     for (;;) {
       const lease: Lease = { id: this.#nextLeaseId++, lockDir: lockDirOf(file), dir: null, unlock: async () => undefined, lost: null, idle: false, lingerTimer: null, wantCheckedAt: Date.now() };
       try {
+        this.#fs.keepStats(lease.lockDir);
         lease.unlock = await lockfile.lock(file, {
           realpath: false,
           lockfilePath: lease.lockDir,
           stale: this.#staleMs,
+          fs: this.#fs,
           onCompromised: (err) => {
             lease.lost = err;
           },
         });
-        lease.dir = dirIdentityOf(statSync(lease.lockDir, { bigint: true }), this.#birthTimesHold());
-        await dropWant(want);
+        // The stat proper-lockfile took right after its mkdir tells which directory it made.
+        const made = this.#fs.takeStat(lease.lockDir) ?? statSync(lease.lockDir, { bigint: true });
+        lease.dir = dirIdentityOf(made, this.#birthTimesHold());
+        // Only a marker this wait wrote is ours to remove: one another waiter wrote is its wish,
+        // which this holder grants at its release.
+        if (waited) dropWant(want);
         return lease;
       } catch (err) {
+        this.#fs.takeStat(lease.lockDir);
         const code = (err as NodeJS.ErrnoException).code;
         if (refusesWrites(err)) return ioError('cannot lock client', err);
         if (code !== 'ELOCKED') {
@@ -308,6 +319,7 @@ export class ClientLocks {
           throw new TcsyncError('LOCK_TIMEOUT', `client ${shortId(clientId)} is locked by another process`, { cause: err });
         }
         // Tell the holder someone is waiting, then poll again (jittered, so waiters interleave).
+        waited = true;
         await writeFile(want, '').catch(() => undefined);
         await sleep(POLL_MS * (0.5 + Math.random()));
       }
@@ -422,16 +434,15 @@ function fenceBreach(lockDir: string, made: DirIdentity | null, trustedForMs: nu
 }
 
 /**
- * Removes a want marker, which is almost never there: an inline stat (without the Error a
- * failed call builds) says so for less than the round trip through the threadpool that removing
- * a missing name cost every new client's lock. A marker written just after the stat stays, as one
- * written just after the removal would: its waiter is then still waiting, and the holder yields.
+ * Removes the want marker a waiter wrote, once it holds the lock; inline, as a lock directory is
+ * made. Another waiter's wish goes with it (there is one marker per client), and comes back at
+ * its next poll. A marker written just after the removal stays: its waiter is then still
+ * waiting, and the holder yields.
  */
-async function dropWant(want: string): Promise<void> {
+function dropWant(want: string): void {
   try {
-    if (statSync(want, { throwIfNoEntry: false }) === undefined) return;
+    unlinkSync(want);
   } catch {
-    // Unreadable: try the removal, which says the same or does it.
+    // Already gone, or removed by the next holder that waited.
   }
-  await unlink(want).catch(() => undefined);
 }
