@@ -234,8 +234,16 @@ export class FileTxn extends StagedTxn {
     return parseMeta((await readFileOrNull(this.#paths.meta))?.toString('utf8') ?? '', this.#paths.meta);
   }
 
+  /**
+   * Asked before a client is created (StagedTxn.newClient), whose commit takes the lock anyway. So
+   * a transaction without the lock takes it first: under it the answer holds until the commit,
+   * which then need not look at the tombstone again (#lockAndCheck).
+   */
   protected isTombstoned(): Promise<boolean> {
-    return this.#io('read tombstone', async () => (await statOrNull(tombstonePath(this.#shared.dataDir, this.#clientId))) !== null);
+    return this.#io('read tombstone', async () => {
+      if (this.#unlocked) await this.#lockAsRead();
+      return (await statOrNull(tombstonePath(this.#shared.dataDir, this.#clientId))) !== null;
+    });
   }
 
   protected loadVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
@@ -495,11 +503,17 @@ export class FileTxn extends StagedTxn {
    * not deleted. Otherwise its changes may rest on a stale read: TXN_STALE, to be run again.
    */
   async #lockAndCheck(): Promise<void> {
+    await this.#lockAsRead();
+    if (this.#state === null && (await this.isTombstoned())) throw new TcsyncError('TXN_STALE', 'the client was deleted since it was read');
+  }
+
+  /** #lockAndCheck without the tombstone: the client is still as read, or still absent. */
+  async #lockAsRead(): Promise<void> {
     const read = this.#state;
     this.#held = await this.#locks.acquire(this.#clientId);
     const now = await this.#loadLocked(this.#held);
     const same = read === null
-      ? now === null && !(await this.isTombstoned())
+      ? now === null
       : this.#state !== null && this.#state.identity === read.identity && this.#state.latest === read.latest;
     if (!same) throw new TcsyncError('TXN_STALE', 'the client changed since it was read');
   }
@@ -577,9 +591,10 @@ export class FileTxn extends StagedTxn {
     };
     try {
       if (isNew) {
-        // Inline, as files are created (writeNewFile): the same mkdir calls, without a round trip
-        // through the threadpool for each of the three a new client's directories take.
-        mkdirSync(this.#paths.versionsDir, { recursive: true });
+        // Inline, as files are created (writeNewFile): a mkdir costs less than a round trip
+        // through the threadpool. The client's directory first, which a new client lacks: a
+        // recursive mkdir would try versions/ first and fail for each new client.
+        makeClientDirs(this.#paths);
         await fsyncDir(this.#paths.dir);
         await fsyncDir(dataDir);
       }
@@ -598,7 +613,7 @@ export class FileTxn extends StagedTxn {
       } else if (after.snapshot !== null && oldSnapshot !== null) {
         snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
       }
-      this.#lock.assertHeld();
+      // The lock is checked at the rename (the commit point), after the wait for the fsync.
       await replaceFile(this.#paths.meta, serializeMeta({ ...meta, snapshot }), this.#assertHeld);
       renamed = true;
       await fsyncDir(this.#paths.dir);
@@ -657,7 +672,6 @@ export class FileTxn extends StagedTxn {
     const snapshot = state.meta.snapshot && { ...state.meta.snapshot, versionsSince: state.meta.snapshot.versionsSince + state.steps };
     const meta: ClientMeta = { ...state.meta, checkpointVersionId: state.latest, snapshot, pendingLinks: NONE, loose: looseOf(state) };
     try {
-      this.#lock.assertHeld();
       await replaceFile(this.#paths.meta, serializeMeta(meta), this.#assertHeld);
       await fsyncDir(this.#paths.dir);
       const st = await statOrNull(this.#paths.meta);
@@ -785,6 +799,21 @@ export class FileTxn extends StagedTxn {
       throw ioError(what, err);
     }
   }
+}
+
+/**
+ * Makes a new client's directory and its versions directory. A directory left by a creation
+ * that a crash or a failure interrupted (an uncommitted leftover, see #takeBack) is used as it is.
+ */
+function makeClientDirs(paths: ClientPaths): void {
+  try {
+    mkdirSync(paths.dir);
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+    mkdirSync(paths.versionsDir, { recursive: true });
+    return;
+  }
+  mkdirSync(paths.versionsDir);
 }
 
 /** The client's loose versions in this state, or null when client.json did not say (an older tcsync wrote it). */
