@@ -5,11 +5,14 @@
  */
 import { TcsyncError } from '../errors.js';
 import { NIL_VERSION_ID, newVersionId, type ClientId, type VersionId } from '../ids.js';
-import { withTxn, type Storage, type StorageTxn, type Version } from '../storage/storage.js';
+import { withTxn, type Client, type Storage, type StorageTxn, type Version } from '../storage/storage.js';
 import { snapshotUrgency, type SnapshotPolicy, type SnapshotUrgency } from './urgency.js';
 
 /** Versions walked back from the latest when looking for a new snapshot's version (the reference's SNAPSHOT_SEARCH_LEN). */
 export const SNAPSHOT_SEARCH_LEN = 5;
+
+/** A client as newClient(NIL_VERSION_ID) makes it: no version yet, no snapshot. */
+const NEW_CLIENT: Client = Object.freeze({ latestVersionId: NIL_VERSION_ID, snapshot: null });
 
 export interface SyncOptions extends SnapshotPolicy {
   /** Create unknown clients on their first addVersion. @default true */
@@ -65,8 +68,8 @@ export class SyncService {
       if (client === null) {
         if (!this.#options.createClients) throw new TcsyncError('NO_SUCH_CLIENT', 'no such client');
         await txn.newClient(NIL_VERSION_ID);
-        client = await txn.getClient();
-        if (client === null) throw new TcsyncError('STORAGE_IO', 'client vanished after creation');
+        // What newClient made (the StorageTxn contract): asking the transaction again costs a turn.
+        client = NEW_CLIENT;
       }
       if (client.latestVersionId !== NIL_VERSION_ID && parentVersionId !== client.latestVersionId) {
         return { kind: 'conflict', expectedParentVersionId: client.latestVersionId };
