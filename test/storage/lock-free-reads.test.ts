@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
 import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId, type VersionId } from '../../src/ids.js';
 import { FileStorage } from '../../src/storage/file/file-storage.js';
-import { InlineLockFs } from '../../src/storage/file/inline-lock-fs.js';
+import { LockFs } from '../../src/storage/file/lock-fs.js';
 import { withTxn, type StorageTxn } from '../../src/storage/storage.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
@@ -166,14 +166,13 @@ describe('the view of a transaction without the lock', () => {
 /**
  * Holds back the report of the next removal of the client's lock directory: `removed` resolves
  * once the directory is gone, and the storage that removes it hears so only at `report()`. The
- * removal is proper-lockfile's, through the file system the storage gives it (inline-lock-fs.ts),
- * which reports at once; a removal whose report comes later must not matter either.
+ * removal is proper-lockfile's, through the file system the storage gives it (lock-fs.ts).
  */
 function holdLockRemoval(): { removed: Promise<void>; report: () => void } {
-  const original = InlineLockFs.prototype.rmdir;
+  const original = LockFs.prototype.rmdir;
   let removed!: () => void;
   let report: () => void = () => undefined;
-  const spy = vi.spyOn(InlineLockFs.prototype, 'rmdir').mockImplementation(function (this: InlineLockFs, dir, callback) {
+  const spy = vi.spyOn(LockFs.prototype, 'rmdir').mockImplementation(function (this: LockFs, dir, callback) {
     if (dir !== lockDir()) return original.call(this, dir, callback);
     spy.mockRestore();
     original.call(this, dir, (err) => {

@@ -13,12 +13,12 @@
  * takeover may be near (FENCE_FRACTION of staleMs). Local disks only: staleness compares file
  * mtimes with this machine's clock.
  *
- * Taking and dropping the lock directory costs a mkdir, a stat and a rmdir (made inline, see
- * inline-lock-fs.ts), as much as half a commit's fsyncs on some disks. So a process keeps the lock for `lingerMs` after a transaction
- * ends, and the next transaction on that client reuses it, knowing that nobody else can have
- * changed the client meanwhile (`leaseId` tells it so). Another process that finds the lock
- * taken touches a "want" marker while it waits; a holder that sees a fresh marker drops the lock
- * at once and stays away for a moment, so a busy process cannot starve the others.
+ * Taking and dropping the lock directory costs a mkdir, a stat and a rmdir (see lock-fs.ts), as
+ * much as half a commit's fsyncs on some disks. So a process keeps the lock for `lingerMs` after
+ * a transaction ends, and the next transaction on that client reuses it, knowing that nobody else
+ * can have changed the client meanwhile (`leaseId` tells it so). Another process that finds the
+ * lock taken touches a "want" marker while it waits; a holder that sees a fresh marker drops the
+ * lock at once and stays away for a moment, so a busy process cannot starve the others.
  *
  * A lock directory cannot be made on a file system that is full or mounted read-only. Then no
  * other process can take the lock either (mkdir would fail for it too: an existing lock is
@@ -26,15 +26,15 @@
  * committed state: every commit has one atomic commit point. Such a transaction gets a lock that
  * is not `exclusive`, whose `assertHeld()` fails any commit with the file system's refusal.
  */
-import { mkdirSync, rmdirSync, statSync, unlinkSync, utimesSync, type BigIntStats } from 'node:fs';
+import { mkdirSync, rmdirSync, statSync, utimesSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import { TcsyncError } from '../../errors.js';
 import { shortId, type ClientId } from '../../ids.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import { ioError, refusesWrites } from './durable-fs.js';
-import { InlineLockFs } from './inline-lock-fs.js';
+import { LockFs } from './lock-fs.js';
 import { LOCKS_DIR, lockPath, tempPathOf } from './layout.js';
 
 export interface LockOptions {
@@ -131,8 +131,8 @@ export class ClientLocks {
   readonly #staleMs: number;
   readonly #waitMs: number;
   readonly #lingerMs: number;
-  /** proper-lockfile's file system: its mkdir, stat, utimes and rmdir, inline (inline-lock-fs.ts). */
-  readonly #fs = new InlineLockFs();
+  /** proper-lockfile's file system, whose stats are inline (lock-fs.ts). */
+  readonly #fs = new LockFs();
   #nextLeaseId = 1;
   /** Whether stat reports a birth time that a refresh does not move (see #birthTimesHold). */
   #birthTimes: boolean | null = null;
@@ -306,7 +306,7 @@ export class ClientLocks {
         lease.dir = dirIdentityOf(made, this.#birthTimesHold());
         // Only a marker this wait wrote is ours to remove: one another waiter wrote is its wish,
         // which this holder grants at its release.
-        if (waited) dropWant(want);
+        if (waited) await dropWant(want);
         return lease;
       } catch (err) {
         this.#fs.takeStat(lease.lockDir);
@@ -434,15 +434,11 @@ function fenceBreach(lockDir: string, made: DirIdentity | null, trustedForMs: nu
 }
 
 /**
- * Removes the want marker a waiter wrote, once it holds the lock; inline, as a lock directory is
- * made. Another waiter's wish goes with it (there is one marker per client), and comes back at
- * its next poll. A marker written just after the removal stays: its waiter is then still
- * waiting, and the holder yields.
+ * Removes the want marker a waiter wrote, once it holds the lock. Another waiter's wish goes with
+ * it (there is one marker per client), and comes back at its next poll. A marker written just
+ * after the removal stays: its waiter is then still waiting, and the holder yields. On the
+ * threadpool, as a lock directory's removal (lock-fs.ts): freeing an inode may wait for the disk.
  */
-function dropWant(want: string): void {
-  try {
-    unlinkSync(want);
-  } catch {
-    // Already gone, or removed by the next holder that waited.
-  }
+async function dropWant(want: string): Promise<void> {
+  await unlink(want).catch(() => undefined);
 }
