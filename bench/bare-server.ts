@@ -84,14 +84,19 @@ async function commit(clientDir: string, parent: string, segment: Buffer): Promi
   return versionId;
 }
 
-/** A new client's first version, committed by client.json's rename as tcsync commits it. */
+/**
+ * A new client's first version, committed by client.json's rename as tcsync commits it: the
+ * client's directory and its versions directory are each opened once for their two fsyncs.
+ */
 async function createClient(clientDir: string, versionsDir: string, file: string, version: Buffer[], inline: boolean): Promise<void> {
   mkdirSync(clientDir);
   mkdirSync(versionsDir);
-  await flushDir(clientDir, inline);
+  const clientDirFd = openSync(clientDir, 'r');
+  await flush(clientDirFd, inline);
   await flushDir(dir, inline);
   await writeNew(file, version, inline);
-  await flushDir(versionsDir, inline);
+  const versionsDirFd = openSync(versionsDir, 'r');
+  await flush(versionsDirFd, inline);
   const meta = path.join(clientDir, 'client.json');
   const temp = `${meta}.${Math.floor(Math.random() * 2 ** 32)}`;
   const fd = openSync(temp, 'wx');
@@ -100,9 +105,11 @@ async function createClient(clientDir: string, versionsDir: string, file: string
   fstatSync(fd);
   closeSync(fd);
   renameSync(temp, meta);
-  await flushDir(clientDir, inline);
+  await flush(clientDirFd, inline);
   linkSync(file, path.join(versionsDir, `${NIL}.child`));
-  await flushDir(versionsDir, inline);
+  await flush(versionsDirFd, inline);
+  closeSync(clientDirFd);
+  closeSync(versionsDirFd);
 }
 
 /** A poll's look-ups (MODE files): is the client there, and has `parent` a child? */

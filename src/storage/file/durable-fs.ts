@@ -101,6 +101,38 @@ export async function fsyncDir(dir: string, wait: Wait = 'pooled'): Promise<void
 }
 
 /**
+ * Directories one commit fsyncs, each opened at its first fsync and kept open until `close()`: a
+ * new client's commit fsyncs its directory and its versions directory twice each, and an open
+ * and a close of a directory cost more than the fsync's hand-off. An fsync on a descriptor opened
+ * earlier makes the directory's entries durable as they are at the fsync, and reports any
+ * writeback error since the open, which a descriptor opened later may not.
+ */
+export class OpenDirs {
+  readonly #fds = new Map<string, number>();
+
+  async fsync(dir: string, wait: Wait = 'pooled'): Promise<void> {
+    let fd = this.#fds.get(dir);
+    if (fd === undefined) {
+      fd = openSync(dir, 'r');
+      this.#fds.set(dir, fd);
+    }
+    await fsyncFd(fd, wait);
+  }
+
+  /** Closes every directory; never throws. */
+  close(): void {
+    for (const fd of this.#fds.values()) {
+      try {
+        closeSync(fd);
+      } catch {
+        // Nothing to do: the descriptor is gone either way.
+      }
+    }
+    this.#fds.clear();
+  }
+}
+
+/**
  * Creates `file`, which must not exist, with `chunks` as content, and fsyncs it; on any failure
  * the file is removed again. Every byte is written or the call fails: a file system short of
  * space writes part of a request and reports the shorter count without an error (ext4 does), so

@@ -24,7 +24,7 @@ import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState
 import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
 import { NONE, parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
+import { fsyncDir, ioError, isErrno, OpenDirs, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, tombstonePath } from './layout.js';
 import { readPackIndex, readRecord } from './pack-file.js';
 import type { PackedVersion, PackShelf } from './pack-shelf.js';
@@ -589,52 +589,59 @@ export class FileTxn extends StagedTxn {
       packs: oldMeta?.packs ?? NONE,
       loose: isNew ? versions.length : addLoose(this.#state, versions.length),
     };
+    // The client's directory and its versions directory are fsync'd twice each (for a new
+    // client): each is opened once.
+    const dirs = new OpenDirs();
     try {
-      if (isNew) {
-        // Inline, as files are created (writeNewFile): a mkdir costs less than a round trip
-        // through the threadpool. The client's directory first, which a new client lacks: a
-        // recursive mkdir would try versions/ first and fail for each new client.
-        makeClientDirs(this.#paths);
-        await fsyncDir(this.#paths.dir);
-        await fsyncDir(dataDir);
-      }
-      for (const version of versions) {
-        await this.#writeVersionFile(version);
-        written.push(this.#paths.version(version.versionId));
-      }
-      if (versions.length > 0) await fsyncDir(this.#paths.versionsDir);
+      try {
+        if (isNew) {
+          // Inline, as files are created (writeNewFile): a mkdir costs less than a round trip
+          // through the threadpool. The client's directory first, which a new client lacks: a
+          // recursive mkdir would try versions/ first and fail for each new client.
+          makeClientDirs(this.#paths);
+          await dirs.fsync(this.#paths.dir);
+          await fsyncDir(dataDir);
+        }
+        for (const version of versions) {
+          await this.#writeVersionFile(version);
+          written.push(this.#paths.version(version.versionId));
+        }
+        if (versions.length > 0) await dirs.fsync(this.#paths.versionsDir);
 
-      if (after.snapshot !== null && snapshotData !== null) {
-        const file = `snapshot-${uuidv4()}.bin`;
-        await writeNewFile(this.#paths.snapshotBlob(file), [snapshotData]);
-        written.push(this.#paths.snapshotBlob(file));
-        await fsyncDir(this.#paths.dir);
-        snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
-      } else if (after.snapshot !== null && oldSnapshot !== null) {
-        snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
+        if (after.snapshot !== null && snapshotData !== null) {
+          const file = `snapshot-${uuidv4()}.bin`;
+          await writeNewFile(this.#paths.snapshotBlob(file), [snapshotData]);
+          written.push(this.#paths.snapshotBlob(file));
+          await dirs.fsync(this.#paths.dir);
+          snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
+        } else if (after.snapshot !== null && oldSnapshot !== null) {
+          snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
+        }
+        // The lock is checked at the rename (the commit point), after the wait for the fsync.
+        await replaceFile(this.#paths.meta, serializeMeta({ ...meta, snapshot }), this.#assertHeld);
+        renamed = true;
+        await dirs.fsync(this.#paths.dir);
+      } catch (err) {
+        this.#shared.cache.delete(this.#clientId);
+        // After a takeover the files are the new holder's to judge: what this commit wrote is
+        // either invisible (not named by client.json) or already seen by it as committed.
+        if (!this.#lock.takenOver()) {
+          if (renamed) await this.#restoreMeta(oldMeta);
+          if (isNew) await this.#takeBack([this.#paths.dir], dataDir);
+          else await this.#takeBack(written, this.#paths.dir);
+        }
+        throw err;
       }
-      // The lock is checked at the rename (the commit point), after the wait for the fsync.
-      await replaceFile(this.#paths.meta, serializeMeta({ ...meta, snapshot }), this.#assertHeld);
-      renamed = true;
-      await fsyncDir(this.#paths.dir);
-    } catch (err) {
-      this.#shared.cache.delete(this.#clientId);
-      // After a takeover the files are the new holder's to judge: what this commit wrote is
-      // either invisible (not named by client.json) or already seen by it as committed.
-      if (!this.#lock.takenOver()) {
-        if (renamed) await this.#restoreMeta(oldMeta);
-        if (isNew) await this.#takeBack([this.#paths.dir], dataDir);
-        else await this.#takeBack(written, this.#paths.dir);
-      }
-      throw err;
+      await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, { ...meta, snapshot }, dirs);
+    } finally {
+      dirs.close();
     }
-    await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, { ...meta, snapshot });
   }
 
   /** The steps after a durable client.json rename; a failure here only makes the next load redo them. */
-  async #completeCommit(links: readonly PendingLink[], supersededSnapshot: SnapshotMeta | null, meta: ClientMeta): Promise<void> {
+  async #completeCommit(links: readonly PendingLink[], supersededSnapshot: SnapshotMeta | null, meta: ClientMeta, dirs: OpenDirs): Promise<void> {
     try {
-      await this.#createLinks(links);
+      await this.#createLinks(links, dirs);
       if (supersededSnapshot !== null) await unlink(this.#paths.snapshotBlob(supersededSnapshot.file)).catch(() => undefined);
       const st = await statOrNull(this.#paths.meta);
       if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
@@ -704,7 +711,8 @@ export class FileTxn extends StagedTxn {
     }
   }
 
-  async #createLinks(links: readonly PendingLink[]): Promise<void> {
+  /** Makes the links; `dirs` holds the versions directory open when the commit that lists them has. */
+  async #createLinks(links: readonly PendingLink[], dirs: OpenDirs | null = null): Promise<void> {
     let created = false;
     for (const { versionId, parentVersionId } of links) {
       try {
@@ -718,7 +726,7 @@ export class FileTxn extends StagedTxn {
       }
     }
     // client.json keeps listing links that exist long after: loading it must not cost an fsync.
-    if (created) await fsyncDir(this.#paths.versionsDir);
+    if (created) await (dirs === null ? fsyncDir(this.#paths.versionsDir) : dirs.fsync(this.#paths.versionsDir));
   }
 
   /**
