@@ -158,6 +158,13 @@ export class Replica {
     return performance.now() - started;
   }
 
+  /** get-child-version of the latest: a replica's poll when nothing is new (404). */
+  async poll(): Promise<number> {
+    const started = performance.now();
+    await getChildVersion(this.#connection, this.id, this.versions.at(-1) ?? NIL, 404);
+    return performance.now() - started;
+  }
+
   /** The same client and history, on a server started again at `url` (a restart picks a new port). */
   async reconnect(url: string): Promise<void> {
     await this.#connection.close();
