@@ -29,6 +29,22 @@ describe('request lines', () => {
     expect(JSON.parse(ours.lines[0] as string)).toMatchObject({ level: 30, msg: 'request', ...line });
   });
 
+  it('stay what pino writes when their strings come again, and past the strings a writer remembers', () => {
+    const theirs = collecting();
+    const ours = collecting();
+    const write = requestLineWriter(ours.logger);
+    // Distinct addresses past the writer's memory, each line twice, the messages alternating.
+    for (let i = 0; i < 300; i++) {
+      const line: RequestLine = { ...(LINES[i % LINES.length] as RequestLine), addr: `10.0.${i >> 8}.${i & 255}` };
+      const msg = i % 2 === 0 ? 'request' : 'client went away before the answer was sent';
+      for (let twice = 0; twice < 2; twice++) {
+        theirs.logger.info(line, msg);
+        write(line, msg);
+      }
+    }
+    expect(ours.lines).toEqual(theirs.lines);
+  });
+
   it("carry a child logger's bindings", () => {
     const theirs = collecting();
     const ours = collecting();
