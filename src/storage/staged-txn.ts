@@ -37,6 +37,14 @@ export abstract class StagedTxn implements StorageTxn {
 
   /** Committed state of the client, or null. Called once, first thing in every transaction that reads. */
   protected abstract loadClient(): Promise<Client | null>;
+  /**
+   * What loadClient would give, when it is at hand without waiting (a storage that remembers
+   * the client), or undefined when loadClient must be waited for; throws what it would reject
+   * with. Tried before loadClient: a poll answered from memory then waits for no promise of it.
+   */
+  protected loadClientAtHand(): Client | null | undefined {
+    return undefined;
+  }
   /** True when the client's id carries a tombstone (see Storage.deleteClient). */
   protected abstract isTombstoned(): Promise<boolean>;
   protected abstract loadVersion(versionId: VersionId): Promise<Version | null>;
@@ -81,12 +89,23 @@ export abstract class StagedTxn implements StorageTxn {
     return this.#snapshotData ?? this.loadSnapshotData(client.snapshot);
   }
 
-  async getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
-    assertCanonicalId(parentVersionId, 'parent version id');
-    // Mostly called once the client is loaded: an await of nothing would cost a turn.
-    if (!this.#loaded || this.#ended) await this.#current();
-    // Awaited rather than returned: an async function that returns a promise takes two more turns.
-    return this.#added?.byParent.get(parentVersionId) ?? (await this.loadVersionByParent(parentVersionId));
+  /**
+   * Not async: mostly called once the client is loaded, when the storage's own promise is the
+   * answer, and an async frame around it would cost the poll a turn.
+   */
+  getVersionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    try {
+      assertCanonicalId(parentVersionId, 'parent version id');
+      if (!this.#loaded || this.#ended) return this.#current().then(() => this.#versionByParent(parentVersionId));
+      return this.#versionByParent(parentVersionId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #versionByParent(parentVersionId: VersionId): Promise<Version | null> {
+    const added = this.#added?.byParent.get(parentVersionId);
+    return added !== undefined ? Promise.resolve(added) : this.loadVersionByParent(parentVersionId);
   }
 
   async getVersion(versionId: VersionId): Promise<Version | null> {
@@ -149,17 +168,28 @@ export abstract class StagedTxn implements StorageTxn {
     await this.release();
   }
 
-  /** Not async: most calls find the client loaded, and an async function's promise costs each of them. */
+  /** Not async: most calls find the client loaded or at hand, and an async function's promise costs each of them. */
   #current(): Promise<Client | null> {
     if (this.#ended) return Promise.reject(new TcsyncError('TXN_ENDED', 'the transaction has already ended'));
-    return this.#loaded ? Promise.resolve(this.#client) : this.#load();
+    if (this.#loaded) return Promise.resolve(this.#client);
+    let atHand: Client | null | undefined;
+    try {
+      atHand = this.loadClientAtHand();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return atHand === undefined ? this.#load() : Promise.resolve(this.#loadedAs(atHand));
   }
 
   async #load(): Promise<Client | null> {
-    this.#before = await this.loadClient();
-    this.#client = this.#before;
+    return this.#loadedAs(await this.loadClient());
+  }
+
+  #loadedAs(client: Client | null): Client | null {
+    this.#before = client;
+    this.#client = client;
     this.#loaded = true;
-    return this.#client;
+    return client;
   }
 
   async #existing(): Promise<Client> {

@@ -105,30 +105,35 @@ export class FileTxn extends StagedTxn {
 
   protected loadClient(): Promise<Client | null> {
     if (!this.#unlocked) return this.#loadLocked(this.#lock);
-    // A poll of a client this process knows is answered from memory and two stats, without an
-    // await: a promise hop costs more than such a stat.
-    let known: Client | null;
+    return this.#io('read client', () => this.#loadWithoutLock());
+  }
+
+  /**
+   * A poll of a client this process knows is answered from memory and two stats, without a
+   * promise: a promise hop costs more than such a stat.
+   */
+  protected override loadClientAtHand(): Client | undefined {
+    if (!this.#unlocked) return undefined;
     try {
-      known = this.#loadKnownWithoutLock();
+      return this.#loadKnownWithoutLock();
     } catch (err) {
-      return Promise.reject(ioError('read client', err));
+      throw ioError('read client', err);
     }
-    return known !== null ? Promise.resolve(known) : this.#io('read client', () => this.#loadWithoutLock());
   }
 
   /**
    * #loadWithoutLock's common case, on the event loop alone: a client remembered, unchanged
-   * (the same client.json) and with no version past the latest remembered. Null when the
+   * (the same client.json) and with no version past the latest remembered. Undefined when the
    * client must be read as #loadWithoutLock reads it (which then finds out the same again).
    */
-  #loadKnownWithoutLock(): Client | null {
+  #loadKnownWithoutLock(): Client | undefined {
     const id = this.#clientId;
-    if (this.#locks.busy(id)) return null;
+    if (this.#locks.busy(id)) return undefined;
     const known = this.#shared.cache.get(id);
-    if (known === undefined) return null;
+    if (known === undefined) return undefined;
     const idleLease = this.#locks.idleLeaseId(id);
     const same = (idleLease !== null && known.leaseId === idleLease) || (this.#metaIdentity() === known.identity && this.#linkedChildOf(known.latest, known) === null);
-    if (!same) return null;
+    if (!same) return undefined;
     this.#state = known;
     return clientOf(known);
   }
