@@ -42,7 +42,10 @@ function under(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }
 
-/** Paths of one client's files. */
+/**
+ * Paths of one client's files. Below the data directory they are joined without under(): the
+ * client's directory ends with its id, never with a slash, and a poll builds three of them.
+ */
 export class ClientPaths {
   readonly dir: string;
   readonly meta: string;
@@ -50,26 +53,26 @@ export class ClientPaths {
 
   constructor(dataDir: string, clientId: ClientId) {
     this.dir = under(dataDir, checked(clientId));
-    this.meta = under(this.dir, CLIENT_META);
-    this.versionsDir = under(this.dir, VERSIONS_DIR);
+    this.meta = `${this.dir}/${CLIENT_META}`;
+    this.versionsDir = `${this.dir}/${VERSIONS_DIR}`;
   }
 
   version(versionId: VersionId): string {
-    return under(this.versionsDir, checked(versionId) + VERSION_SUFFIX);
+    return `${this.versionsDir}/${checked(versionId)}${VERSION_SUFFIX}`;
   }
 
   child(parentVersionId: VersionId): string {
-    return under(this.versionsDir, checked(parentVersionId) + CHILD_SUFFIX);
+    return `${this.versionsDir}/${checked(parentVersionId)}${CHILD_SUFFIX}`;
   }
 
   snapshotBlob(name: string): string {
     if (!SNAPSHOT_BLOB.test(name)) throw new TcsyncError('CORRUPT', `bad snapshot file name ${JSON.stringify(name)}`);
-    return under(this.dir, name);
+    return `${this.dir}/${name}`;
   }
 
   pack(name: string): string {
     if (!PACK_FILE.test(name)) throw new TcsyncError('CORRUPT', `bad pack file name ${JSON.stringify(name)}`);
-    return under(this.dir, name);
+    return `${this.dir}/${name}`;
   }
 }
 
