@@ -1,7 +1,8 @@
 /**
- * The request pipeline shared by every listening socket: Cache-Control on every answer, routing,
- * faults turned into short answers, one log line and the metrics per request, and a polite end
- * for requests answered before their body was read.
+ * The request pipeline shared by every listening socket: routing, faults turned into short
+ * answers, one log line and the metrics per request, and a polite end for requests answered
+ * before their body was read. Cache-Control goes with every answer (respond.ts, and the GraphQL
+ * route for the answers it writes itself).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
@@ -19,7 +20,7 @@ import type { HealthCheck } from './health-probe.js';
 import { HttpError } from './http-error.js';
 import { ServerMetrics } from './metrics.js';
 import { requestLineWriter, type RequestLine } from './request-log.js';
-import { CACHE_CONTROL, sendText } from './respond.js';
+import { sendText } from './respond.js';
 import { Router, type RouteMatch } from './router.js';
 import { serviceRoutes, type GraphqlHandler } from './service-routes.js';
 import { syncRoutes } from './sync-routes.js';
@@ -96,7 +97,6 @@ export function createRequestHandler(options: RequestHandlerOptions): RequestLis
 
   return (req, res) => {
     const started = performance.now();
-    res.setHeader('Cache-Control', CACHE_CONTROL);
     const method = req.method ?? 'GET';
     const match = router.match(method, pathnameOf(req.url));
     const route = match.kind === 'not-found' ? UNMATCHED_ROUTE : match.template;

@@ -5,7 +5,7 @@ import type { RequestContext } from './context.js';
 import type { ConditionLog } from './condition-log.js';
 import type { HealthCheck } from './health-probe.js';
 import type { ServerMetrics } from './metrics.js';
-import { send, sendText } from './respond.js';
+import { CACHE_CONTROL, send, sendText } from './respond.js';
 import { ANY_METHOD, type Route } from './router.js';
 
 /** Serves `/graphql` and everything below it; provided by the GraphQL module. */
@@ -50,7 +50,13 @@ export function serviceRoutes(options: ServiceRouteOptions): Route<RequestContex
     },
   ];
   if (graphql !== null) {
-    routes.push({ template: '/graphql', prefix: true, methods: { [ANY_METHOD]: async ({ req, res }) => graphql(req, res) } });
+    // The GraphQL handler writes its own answers: Cache-Control is set before, as respond.ts
+    // sends it with every other answer.
+    const answerGraphql = async ({ req, res }: RequestContext) => {
+      res.setHeader('Cache-Control', CACHE_CONTROL);
+      return graphql(req, res);
+    };
+    routes.push({ template: '/graphql', prefix: true, methods: { [ANY_METHOD]: answerGraphql } });
   }
   return routes;
 }
