@@ -54,8 +54,14 @@ export function clientStateBytes(state: ClientState): number {
   return 400 + (state.meta.snapshot === null ? 0 : 300) + 200 * state.meta.pendingLinks.length;
 }
 
+/**
+ * client.json's identity: its inode, change time and size. A replacement is a new file renamed
+ * into place (another inode, or a reused one with a later change time); the modification time
+ * adds nothing, as every change of it changes the change time too. In base 36, as every
+ * remembered client keeps one: 20-odd characters instead of 51, 32 bytes of heap less a client.
+ */
 export function identityOf(st: BigIntStats): string {
   // join builds one flat string; a template literal builds a tree of parts, which a remembered
   // client would keep (about 44 bytes more each).
-  return [st.ino, st.mtimeNs, st.ctimeNs, st.size].join(':');
+  return [st.ino.toString(36), st.ctimeNs.toString(36), st.size.toString(36)].join(':');
 }
