@@ -37,7 +37,7 @@ import { parseMeta, type PackMeta } from './client-meta.js';
 import { ioError, isErrno, readFileOrNull, statOrNull } from './durable-fs.js';
 import { linkedParents } from './file-export.js';
 import type { ClientPaths } from './layout.js';
-import { idBytes, indexBytes, PackIndex, type PackEntry } from './pack-file.js';
+import { idKey, indexBytes, PackIndex, type PackEntry } from './pack-file.js';
 import { MAX_HEADER, parseHeader } from './version-file.js';
 
 /** Version files measured at once: each costs an open, a stat, a read and a close on the threadpool. */
@@ -80,7 +80,7 @@ async function measureClient(paths: ClientPaths): Promise<ClientUsage | null> {
   const files = new Map<VersionId, string>();
   for (const parent of await linkedParents(paths)) files.set(parent, paths.child(parent));
   for (const link of meta.pendingLinks) if (!files.has(link.parentVersionId)) files.set(link.parentVersionId, paths.version(link.versionId));
-  for (const parent of files.keys()) if (indexes.some((index) => index.findByParent(idBytes(parent)) !== null)) files.delete(parent);
+  for (const parent of files.keys()) if (indexes.some((index) => index.findByParent(idKey(parent)) !== null)) files.delete(parent);
 
   await forEachLimit([...files.values()], CONCURRENCY, async (file) => {
     const measured = await measureVersion(file);

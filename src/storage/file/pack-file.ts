@@ -51,9 +51,25 @@ export interface PackEntry {
   readonly addedAt: number;
 }
 
-/** A version id as the 16 bytes an index holds: the key of PackIndex's lookups. */
-export function idBytes(id: VersionId): Buffer {
-  return Buffer.from(id.replaceAll('-', ''), 'hex');
+/** A 16-byte id as four unsigned big-endian words, which compare as its bytes do. */
+type KeyWords = readonly [number, number, number, number];
+
+/** A version id as PackIndex looks it up: the id, and the 16 bytes an index holds as words. */
+export interface IdKey {
+  readonly id: VersionId;
+  readonly words: KeyWords;
+}
+
+/**
+ * The key of a canonical id (8-4-4-4-12 hex digits), read from its digits: a Buffer made from the
+ * hex and read back cost a walk's every request more (an allocation and a call into C++ each).
+ */
+export function idKey(id: VersionId): IdKey {
+  const hex = (from: number, to: number) => parseInt(id.slice(from, to), 16);
+  return {
+    id,
+    words: [hex(0, 8), hex(9, 13) * 0x10000 + hex(14, 18), hex(19, 23) * 0x10000 + hex(24, 28), hex(28, 36)],
+  };
 }
 
 function idOf(bytes: Buffer): VersionId {
@@ -86,9 +102,6 @@ export function encodeIndex(entries: readonly PackEntry[]): Buffer {
   MAGIC.copy(out, trailer + 8);
   return out;
 }
-
-/** A 16-byte id as four unsigned big-endian words, which compare as its bytes do. */
-type KeyWords = readonly [number, number, number, number];
 
 /** A pack's index, searched in place. */
 export class PackIndex {
@@ -125,12 +138,13 @@ export class PackIndex {
     return new PackIndex(bytes, versions);
   }
 
-  #entryAt(i: number): PackEntry {
+  /** The i-th entry; a lookup's key is the id it found in `field`, so that one is not decoded again. */
+  #entryAt(i: number, field: 0 | 16 | null = null, key: IdKey | null = null): PackEntry {
     const at = i * ENTRY_BYTES;
     const b = this.#bytes;
     return {
-      versionId: idOf(b.subarray(at, at + 16)),
-      parentVersionId: idOf(b.subarray(at + 16, at + 32)),
+      versionId: field === 0 && key !== null ? key.id : idOf(b.subarray(at, at + 16)),
+      parentVersionId: field === 16 && key !== null ? key.id : idOf(b.subarray(at + 16, at + 32)),
       offset: b.readUIntLE(at + 32, OFFSET_BYTES),
       length: b.readUInt32LE(at + 40),
       addedAt: b.readDoubleLE(at + 44),
@@ -152,22 +166,22 @@ export class PackIndex {
     return 0;
   }
 
-  /** The entry of the version whose id is `key` (idBytes), or null. */
-  find(key: Buffer): PackEntry | null {
+  /** The entry of the version whose id is `key`'s, or null. */
+  find(key: IdKey): PackEntry | null {
     const i = this.#search(key, 0, (k) => k);
-    return i === null ? null : this.#entryAt(i);
+    return i === null ? null : this.#entryAt(i, 0, key);
   }
 
-  /** The entry whose parent's id is `key` (idBytes), or null. */
-  findByParent(key: Buffer): PackEntry | null {
+  /** The entry whose parent's id is `key`'s, or null. */
+  findByParent(key: IdKey): PackEntry | null {
     const positions = this.versions * ENTRY_BYTES;
     const i = this.#search(key, 16, (k) => this.#bytes.readUInt32LE(positions + k * POSITION_BYTES));
-    return i === null ? null : this.#entryAt(i);
+    return i === null ? null : this.#entryAt(i, 16, key);
   }
 
   /** Binary search over the entries in the order `nth` gives, comparing `field` with `key`. */
-  #search(key: Buffer, field: 0 | 16, nth: (k: number) => number): number | null {
-    const words: KeyWords = [key.readUInt32BE(0), key.readUInt32BE(4), key.readUInt32BE(8), key.readUInt32BE(12)];
+  #search(key: IdKey, field: 0 | 16, nth: (k: number) => number): number | null {
+    const { words } = key;
     let lo = 0;
     let hi = this.versions - 1;
     while (lo <= hi) {

@@ -13,7 +13,7 @@ import type { Version } from '../storage.js';
 import { LruMap } from '../lru-map.js';
 import type { PackMeta } from './client-meta.js';
 import type { ClientPaths } from './layout.js';
-import { checkRecord, idBytes, readPackIndex, readRecordBytes, type PackEntry, type PackIndex } from './pack-file.js';
+import { checkRecord, idKey, readPackIndex, readRecordBytes, type PackEntry, type PackIndex } from './pack-file.js';
 
 /** A version found in a pack: the pack's path and the entry. */
 export interface PackedVersion {
@@ -105,13 +105,13 @@ export class PackShelf {
 
   /** The packed version with this id, newest pack first. */
   find(paths: ClientPaths, packs: readonly PackMeta[], versionId: VersionId): PackedVersion | null {
-    const key = idBytes(versionId);
+    const key = idKey(versionId);
     return this.#search(paths, packs, -1, (index) => index.find(key));
   }
 
   /** The packed version whose parent is `parentVersionId`: first in the pack that held the parent, if known. */
   findByParent(paths: ClientPaths, packs: readonly PackMeta[], parentVersionId: VersionId): PackedVersion | null {
-    const key = idBytes(parentVersionId);
+    const key = idKey(parentVersionId);
     // Used once: the child found next takes its place, so a walk keeps one name here, not SERVED_VERSIONS.
     const servedBy = this.#servedBy.get(parentVersionId);
     if (servedBy !== undefined) this.#servedBy.delete(parentVersionId);

@@ -18,7 +18,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { TcsyncError } from '../../../errors.js';
 import type { VersionId } from '../../../ids.js';
 import type { PackMeta } from '../client-meta.js';
-import { idBytes, indexBytes, packHeader, PackIndex, readRecord, type PackEntry } from '../pack-file.js';
+import { idKey, indexBytes, packHeader, PackIndex, readRecord, type PackEntry } from '../pack-file.js';
 import { MAX_HEADER, parseHeader } from '../version-file.js';
 import { yieldSometimes, type IndexedFile } from './client-index.js';
 
@@ -140,8 +140,8 @@ async function checkRecords(fd: number, file: string, index: PackIndex, recordsS
 
 /** Whether the index finds `entry` as a read would: by its id, and by its parent (a parent has one child). */
 function lookupsFind(index: PackIndex, entry: PackEntry): boolean {
-  const byId = index.find(idBytes(entry.versionId));
-  const byParent = index.findByParent(idBytes(entry.parentVersionId));
+  const byId = index.find(idKey(entry.versionId));
+  const byParent = index.findByParent(idKey(entry.parentVersionId));
   return byId?.offset === entry.offset && byParent?.parentVersionId === entry.parentVersionId;
 }
 
