@@ -36,10 +36,6 @@ export interface HttpServerOptions {
 }
 
 /**
- * The requests waiting on each connection that has an answer in progress (see `listener` in
- * `listen`); a connection with none in progress has no entry.
- */
-/**
  * A connection's requests waiting for the one in flight, made at its first request and kept for
  * its life: made and dropped per request, the entry and its array cost every poll.
  */

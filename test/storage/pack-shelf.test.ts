@@ -4,9 +4,7 @@
  * windows stay within the shelf's bytes; reads out of order read their record alone.
  */
 import * as fs from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isTcsyncError } from '../../src/errors.js';
 import { NIL_VERSION_ID, newVersionId, type ClientId, type VersionId } from '../../src/ids.js';
@@ -15,6 +13,7 @@ import { FileStorage } from '../../src/storage/file/file-storage.js';
 import { ClientPaths } from '../../src/storage/file/layout.js';
 import { PackShelf } from '../../src/storage/file/pack-shelf.js';
 import { withTxn } from '../../src/storage/storage.js';
+import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
 // Every positioned read the shelf makes, counted.
 vi.mock('node:fs', async (importOriginal) => {
@@ -30,11 +29,9 @@ const MiB = 1024 * 1024;
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'tcsync-pack-shelf-'));
+  dir = await makeTempDir('tcsync-pack-shelf-');
 });
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+afterEach(() => removeDir(dir));
 
 function segment(i: number): Uint8Array {
   return new TextEncoder().encode(`version ${i} `.padEnd(SEGMENT_BYTES, String.fromCharCode(97 + (i % 26))));

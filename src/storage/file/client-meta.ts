@@ -73,7 +73,6 @@ export function serializeMeta(meta: ClientMeta): string {
 const isUuid = (v: unknown): v is VersionId => typeof v === 'string' && isCanonicalUuid(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** Parses client.json strictly: a torn or foreign file is `CORRUPT`, a newer format `UNSUPPORTED_FORMAT`. */
 /**
  * The empty list, one for every client.json without pending links or packs: most clients a
  * server remembers (client-cache.ts) have neither, and an array each cost 10,000 polled clients
@@ -81,6 +80,7 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
  */
 export const NONE: readonly never[] = Object.freeze([]);
 
+/** Parses client.json strictly: a torn or foreign file is `CORRUPT`, a newer format `UNSUPPORTED_FORMAT`. */
 export function parseMeta(text: string, file: string): ClientMeta {
   const bad = (what: string) => new TcsyncError('CORRUPT', `${file}: ${what}`);
   let raw: Record<string, unknown>;
