@@ -16,6 +16,26 @@ import { LockFs } from '../../src/storage/file/lock-fs.js';
 import { withTxn, type StorageTxn } from '../../src/storage/storage.js';
 import { makeTempDir, removeDir } from '../support/temp-dir.js';
 
+/**
+ * What another process does between two system calls of the reader's, where no public call can
+ * pause it: run once, right after the reader's next read of a version file by name, before it
+ * checks that version's link. Without one set, the reads are the module's own.
+ */
+const betweenReads = vi.hoisted(() => ({ next: null as (() => Promise<unknown>) | null }));
+vi.mock('../../src/storage/file/durable-fs.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../src/storage/file/durable-fs.js')>();
+  return {
+    ...actual,
+    readFileStatOrNull: async (file: string) => {
+      const read = await actual.readFileStatOrNull(file);
+      const meanwhile = betweenReads.next;
+      betweenReads.next = null;
+      await meanwhile?.();
+      return read;
+    },
+  };
+});
+
 let dir: string;
 /** The reader, and the other process that writes meanwhile. */
 let reader: FileStorage;
@@ -230,6 +250,22 @@ describe('a view that a compaction or a pruning replaced', () => {
     const { answer, runs } = await readAcross(() => other.compact(clientId), async (t) => [await t.getVersion(w2!), await t.getVersionByParent(w1!)]);
     expect(runs).toBe(2);
     expect(answer.map((v) => v?.versionId)).toEqual([w2, w2]);
+  });
+
+  it('a loose version read just before a compaction packed it and removed its link is stale, not absent', async () => {
+    const [, v2] = await append(other, 3);
+    const txn = await optimistic();
+    await latestOf(txn);
+    // The version file is read; then its parent's `.child` link, removed by the compaction meanwhile, is looked at.
+    betweenReads.next = () => other.compact(clientId);
+    expect(await errorCode(txn.getVersion(v2!))).toBe('TXN_STALE');
+    expect(betweenReads.next).toBe(null);
+    await txn.rollback();
+
+    const [, w2] = await append(other, 3);
+    const { answer, runs } = await readAcross(async () => (betweenReads.next = () => other.compact(clientId)), (t) => t.getVersion(w2!));
+    expect(runs).toBe(2);
+    expect(answer?.versionId).toBe(w2);
   });
 
   it('a pack it read from that a compaction merged away is stale, not CORRUPT', async () => {

@@ -325,7 +325,12 @@ export class FileTxn extends StagedTxn {
       if (this.#unlocked && version.parentVersionId === this.#state?.latest) return null;
       // Committed only if its parent's .child is this version. Compared by content, not inode,
       // so that a copy of the data directory that did not keep hard links still reads right.
-      if ((await this.#childIdOf(version.parentVersionId)) !== versionId) return null;
+      // Without the lock, a compaction may have packed the version and removed that link since
+      // its file was read: then client.json is another one, and the read is stale.
+      if ((await this.#childIdOf(version.parentVersionId)) !== versionId) {
+        await this.#assertNotRewritten();
+        return null;
+      }
       await this.#assertInView();
       return version;
     });
