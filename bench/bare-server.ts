@@ -8,10 +8,10 @@
  * when it is the only request in flight, on the threadpool otherwise. A version on top of another
  * one: create the version file, write it, fsync it, link it under its parent's name, fsync the
  * versions directory (2 flushes). A client's first version (parent nil) makes the files a new
- * client costs tcsync (file-txn.ts, commitWithMeta): the client's directory and its versions
- * directory, fsync'd with the directory above each; the version file, fsync'd, and its directory;
- * client.json written to a temporary name, fsync'd, renamed into place and its directory fsync'd;
- * then the `.child` link and one more fsync of the versions directory (7 flushes).
+ * client costs tcsync (file-txn.ts, commitNewClient): its directory built under trash/ with its
+ * versions directory, the version file written and fsync'd, linked as `<nil>.child`, the versions
+ * directory fsync'd, client.json written and fsync'd, the client's directory fsync'd, renamed
+ * into place and the data directory fsync'd (5 flushes).
  * So (a), (b) and (e)'s creation can be read against "node:http plus the commit and nothing else".
  *
  * A GET is answered by MODE: `memory` (the default) as get-child-version does (200, the protocol's
@@ -22,7 +22,7 @@
  * event loop than a hand-off to the threadpool would.
  * Usage: node bare-server.js DIR [memory|files]; prints `listening on http://HOST:PORT`.
  */
-import { closeSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, statSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, statSync, writevSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -31,7 +31,7 @@ import { promisify } from 'node:util';
 const fsyncFd = promisify(fsync);
 const dir = process.argv[2] ?? '.';
 const getsFromFiles = process.argv[3] === 'files';
-mkdirSync(dir, { recursive: true });
+mkdirSync(path.join(dir, 'trash'), { recursive: true });
 const body = Buffer.alloc(1024, 42);
 const NIL = '00000000-0000-0000-0000-000000000000';
 const headers = {
@@ -74,42 +74,29 @@ async function commit(clientDir: string, parent: string, segment: Buffer): Promi
   const file = path.join(versionsDir, `${versionId}.version`);
   const header = Buffer.from(`{"versionId":"${versionId}","parentVersionId":"${parent}"}\n`);
   if (parent === NIL) {
-    await createClient(clientDir, versionsDir, file, [header, segment], inline);
+    await createClient(clientDir, `${versionId}.version`, [header, segment], inline);
     return versionId;
   }
-  mkdirSync(versionsDir, { recursive: true });
   await writeNew(file, [header, segment], inline);
   linkSync(file, path.join(versionsDir, `${parent}.child`));
   await flushDir(versionsDir, inline);
   return versionId;
 }
 
-/**
- * A new client's first version, committed by client.json's rename as tcsync commits it: the
- * client's directory and its versions directory are each opened once for their two fsyncs.
- */
-async function createClient(clientDir: string, versionsDir: string, file: string, version: Buffer[], inline: boolean): Promise<void> {
-  mkdirSync(clientDir);
-  mkdirSync(versionsDir);
-  const clientDirFd = openSync(clientDir, 'r');
-  await flush(clientDirFd, inline);
+/** A new client's first version, committed as tcsync commits it: by the rename of its directory, built whole. */
+async function createClient(clientDir: string, versionFile: string, version: Buffer[], inline: boolean): Promise<void> {
+  const staged = path.join(dir, 'trash', `${path.basename(clientDir)}.new-${crypto.randomUUID()}`);
+  const stagedVersions = path.join(staged, 'versions');
+  mkdirSync(staged);
+  mkdirSync(stagedVersions);
+  const stagedFile = path.join(stagedVersions, versionFile);
+  await writeNew(stagedFile, version, inline);
+  linkSync(stagedFile, path.join(stagedVersions, `${NIL}.child`));
+  await flushDir(stagedVersions, inline);
+  await writeNew(path.join(staged, 'client.json'), [Buffer.from(JSON.stringify({ format: 1, latestVersionId: path.basename(versionFile, '.version') }))], inline);
+  await flushDir(staged, inline);
+  renameSync(staged, clientDir);
   await flushDir(dir, inline);
-  await writeNew(file, version, inline);
-  const versionsDirFd = openSync(versionsDir, 'r');
-  await flush(versionsDirFd, inline);
-  const meta = path.join(clientDir, 'client.json');
-  const temp = `${meta}.${Math.floor(Math.random() * 2 ** 32)}`;
-  const fd = openSync(temp, 'wx');
-  writeSync(fd, JSON.stringify({ format: 1, latestVersionId: path.basename(file, '.version') }));
-  await flush(fd, inline);
-  fstatSync(fd);
-  closeSync(fd);
-  renameSync(temp, meta);
-  await flush(clientDirFd, inline);
-  linkSync(file, path.join(versionsDir, `${NIL}.child`));
-  await flush(versionsDirFd, inline);
-  closeSync(clientDirFd);
-  closeSync(versionsDirFd);
 }
 
 /** A poll's look-ups (MODE files): is the client there, and has `parent` a child? */

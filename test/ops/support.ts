@@ -29,7 +29,7 @@ export interface Fixture {
   /** Five versions, then a snapshot of the last one. */
   readonly withSnapshot: ClientId;
   readonly withSnapshotVersions: readonly VersionId[];
-  /** Three versions, the first still listed in client.json's pendingLinks. */
+  /** Three versions, one a transaction; client.json's checkpoint is the first. */
   readonly plain: ClientId;
   readonly plainVersions: readonly VersionId[];
   /** Created with a latest version that was never stored, then two versions on top of it. */

@@ -57,8 +57,11 @@ interface OrderCheck {
 function checkOrder(calls: readonly Call[], dataDir: string): OrderCheck {
   // strace names the main thread by the process id, the first it traces.
   const mainThread = calls[0]!.tid;
-  // Lock directories are leases, not data; a deleted client's trashed copy need not survive.
-  const relevant = (p: string) => p.startsWith(dataDir) && !p.startsWith(path.join(dataDir, 'locks')) && !p.startsWith(path.join(dataDir, 'trash'));
+  // Lock directories are leases, not data; a deleted client's trashed copy need not survive. A
+  // new client built under trash/ (trash/<client>.new-<uuid>) is data: its rename commits it.
+  const trash = path.join(dataDir, 'trash') + path.sep;
+  const isStaged = (p: string) => p.startsWith(trash) && /^[0-9a-f-]{36}\.new-/.test(p.slice(trash.length));
+  const relevant = (p: string) => p.startsWith(dataDir) && !p.startsWith(path.join(dataDir, 'locks')) && (!`${p}${path.sep}`.startsWith(trash) || isStaged(p));
   const dirtyFiles = new Set<string>();
   const dirtyDirs = new Set<string>();
   // Files renamed into place (a pack), loose versions' names removed, and client.json renamed,
@@ -69,9 +72,9 @@ function checkOrder(calls: readonly Call[], dataDir: string): OrderCheck {
   const problems: string[] = [];
   let commits = 0;
   let commitPoints = 0;
-  const changed = (p: string) => relevant(p) && dirtyDirs.add(path.dirname(p));
+  const changed = (p: string) => relevant(path.dirname(p)) && dirtyDirs.add(path.dirname(p));
   // Commits of different clients may interleave; each client's own files are what its commit point needs.
-  const clientOf = (p: string) => path.relative(dataDir, p).split(path.sep)[0];
+  const clientOf = (p: string) => (isStaged(p) ? p.slice(trash.length, trash.length + 36) : path.relative(dataDir, p).split(path.sep)[0]);
   const versionFsyncs: ('inline' | 'pooled')[][] = [[]];
 
   for (const { tid, name, args, ok } of calls) {
@@ -110,7 +113,7 @@ function checkOrder(calls: readonly Call[], dataDir: string): OrderCheck {
       const [src, dst] = quoted(args);
       if (!src || !dst || !relevant(dst)) continue;
       if (dirtyFiles.has(src)) problems.push(`${name} ${src} before it was fsync'd`);
-      const isCommitPoint = dst.endsWith('/client.json') || dst.endsWith('.child');
+      const isCommitPoint = !isStaged(dst) && (isStaged(src) || dst.endsWith('/client.json') || dst.endsWith('.child'));
       if (isCommitPoint) {
         commitPoints += 1;
         // Everything the new state refers to is durable, except the entry being created now:

@@ -187,22 +187,23 @@ describe.skipIf(smallFsUnavailable !== null)('on a small real file system', () =
     });
 
     it('reads a commit whose links were still pending when the disk turned read-only', async () => {
-      // Several versions in one transaction commit by client.json, which lists their links.
+      // Several versions in one transaction on a client that exists commit by client.json, which
+      // lists their links (a new client's are made before its commit).
+      const first = await addOn(storage, segment(KiB, 0));
       const ids = await withTxn(storage, clientId, async (txn) => {
-        await txn.newClient(NIL_VERSION_ID);
         const a = newVersionId();
         const b = newVersionId();
-        await txn.addVersion(a, NIL_VERSION_ID, segment(KiB, 1));
+        await txn.addVersion(a, first, segment(KiB, 1));
         await txn.addVersion(b, a, segment(KiB, 2));
         return [a, b];
       });
       await storage.close();
       // As a crash right after the commit point leaves it: client.json names links not yet made.
       const { unlink } = await import('node:fs/promises');
-      for (const parent of [NIL_VERSION_ID, ids[0]!]) await unlink(path.join(dataDir, clientId, 'versions', `${parent}.child`));
+      for (const parent of [first, ids[0]!]) await unlink(path.join(dataDir, clientId, 'versions', `${parent}.child`));
       fs.remount('ro');
       storage = await FileStorage.open(dataDir);
-      expect(await readChain(storage, clientId)).toEqual({ chain: ids, latest: ids[1] });
+      expect(await readChain(storage, clientId)).toEqual({ chain: [first, ...ids], latest: ids[1] });
       expect((await readVersion(storage, ids[1]!))?.parentVersionId).toBe(ids[0]);
     });
   });

@@ -2,8 +2,9 @@
  * The file storage's behaviour after crashes and damage, set up by writing the files a crash or a
  * bad disk would leave, then reading through the public interface.
  */
-import { cp, link, mkdir, readFile, readdir, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { cp, link, mkdir, readFile, readdir, rename, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isTcsyncError, type ErrorCode } from '../../src/errors.js';
 import { NIL_VERSION_ID, newVersionId, parseClientId, type ClientId, type VersionId } from '../../src/ids.js';
@@ -111,16 +112,19 @@ describe('leftovers of crashed transactions', () => {
   });
 
   it('a crash after client.json was committed but before its .child links is repaired on load', async () => {
+    // Versions added in one transaction to a client that exists are committed by client.json,
+    // which lists their links as pending; a new client's links are made before its commit.
+    const [v0] = await chain(1);
     const [v1, v2] = await chain(2);
-    await unlink(path.join(versionsDir(), `${NIL_VERSION_ID}.child`));
+    await unlink(path.join(versionsDir(), `${v0}.child`));
     await unlink(path.join(versionsDir(), `${v1}.child`));
     await reopen();
     await inTxn(async (txn) => {
       expect((await txn.getClient())?.latestVersionId).toBe(v2);
-      expect((await txn.getVersionByParent(NIL_VERSION_ID))?.versionId).toBe(v1);
+      expect((await txn.getVersionByParent(v0!))?.versionId).toBe(v1);
       expect((await txn.getVersion(v2!))?.parentVersionId).toBe(v1);
     });
-    expect((await readdir(versionsDir())).filter((f) => f.endsWith('.child'))).toHaveLength(2);
+    expect((await readdir(versionsDir())).filter((f) => f.endsWith('.child'))).toHaveLength(3);
   });
 
   it('temporary and unreferenced files are ignored; a directory without client.json is no client', async () => {
@@ -129,12 +133,52 @@ describe('leftovers of crashed transactions', () => {
     await writeFile(path.join(dir, clientId, `snapshot-${crypto.randomUUID()}.bin`), 'garbage');
     expect((await inTxn((txn) => txn.getClient()))?.latestVersionId).toBe(v1);
 
+    // As an older tcsync's creation, built in place, leaves it when interrupted.
     const other = parseClientId(crypto.randomUUID());
     await mkdir(path.join(dir, other, 'versions'), { recursive: true });
+    await writeFile(path.join(dir, other, 'versions', `${newVersionId()}.version`), 'torn');
     expect(await withTxn(storage, other, (txn) => txn.getClient())).toBeNull();
     expect(await storage.listClients(null, 10)).toEqual([clientId]);
     await withTxn(storage, other, (txn) => txn.newClient(NIL_VERSION_ID));
     expect((await withTxn(storage, other, (txn) => txn.getClient()))?.latestVersionId).toBe(NIL_VERSION_ID);
+    expect(await readdir(path.join(dir, other, 'versions'))).toEqual([]);
+  });
+
+  /** A new client's directory as #commitNewClient builds it under trash/, all but its rename into place. */
+  async function buildUnderTrash(id: ClientId): Promise<string> {
+    const built = path.join(dir, 'trash', `${id}.new-${crypto.randomUUID()}`);
+    const version = newVersionId();
+    await mkdir(path.join(built, 'versions'), { recursive: true });
+    await writeFile(path.join(built, 'versions', `${version}.version`), encodeVersion({ versionId: version, parentVersionId: NIL_VERSION_ID, historySegment: bytes(1) }));
+    await link(path.join(built, 'versions', `${version}.version`), path.join(built, 'versions', `${NIL_VERSION_ID}.child`));
+    await writeFile(path.join(built, 'client.json'), JSON.stringify({ checkpointVersionId: version }));
+    return built;
+  }
+
+  it('a new client whose creation was interrupted before its rename is no client, and the next opening removes it', async () => {
+    await buildUnderTrash(clientId);
+    expect(await inTxn((txn) => txn.getClient())).toBeNull();
+    await reopen();
+    expect(await readdir(path.join(dir, 'trash'))).toEqual([]);
+    expect(await storage.listClients(null, 10)).toEqual([]);
+  });
+
+  it('an opening leaves alone a new client that another process is building under its lock', async () => {
+    let opening: Promise<FileStorage> | null = null;
+    await storage.withClientLock(clientId, async (clientDir) => {
+      const built = await buildUnderTrash(clientId);
+      opening = FileStorage.open(dir);
+      await sleep(200);
+      // The builder commits: its directory is still whole.
+      await rename(built, clientDir);
+    });
+    const other = await opening!;
+    try {
+      expect(await readdir(path.join(dir, 'trash'))).toEqual([]);
+      expect(await readdir(versionsDir())).toHaveLength(2);
+    } finally {
+      await other.close();
+    }
   });
 
   it('replacing a snapshot removes the old blob', async () => {

@@ -32,7 +32,7 @@ import { LruMap } from '../lru-map.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { ClientUsage, Storage, StorageTxn, TxnOptions } from '../storage.js';
 import { clientStateBytes } from './client-cache.js';
-import { ClientLocks, type LockOptions } from './client-lock.js';
+import { ClientLocks, type HeldLock, type LockOptions } from './client-lock.js';
 import { CommitPacing } from './commit-pacing.js';
 import { CompactionSchedule } from './compaction-schedule.js';
 import { compactClient, Compactor, pruneClient, type ClientFiles, type CompactionResult } from './compaction.js';
@@ -42,7 +42,7 @@ import { exportFileClient, listFileTombstones } from './file-export.js';
 import { importFileClient, importFileTombstone } from './file-import.js';
 import { FileTxn, type Shared } from './file-txn.js';
 import { fileClientUsage } from './file-usage.js';
-import { ClientPaths, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
+import { ClientPaths, clientOfTrash, LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR, tombstonePath } from './layout.js';
 import { PackShelf } from './pack-shelf.js';
 import { VersionMemo } from './version-memo.js';
 
@@ -140,13 +140,11 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
       for (const sub of [LOCKS_DIR, TOMBSTONES_DIR, TRASH_DIR]) await mkdir(path.join(dir, sub), { recursive: true });
       // A tombstone is only as durable as the directory that holds it.
       await fsyncDir(dir);
-      // Deleted clients whose removal a crash interrupted: already invisible, now gone.
-      for (const name of await readdir(path.join(dir, TRASH_DIR))) {
-        await rm(path.join(dir, TRASH_DIR, name), { recursive: true, force: true });
-      }
     } catch (err) {
       throw ioError(`cannot open data directory ${dir}`, err);
     }
+    const locks = new ClientLocks(dir, options);
+    await sweepTrash(dir, locks);
     const shared: Omit<Shared, 'looseVersions'> = {
       dataDir: dir,
       checkpointEvery: options.checkpointEvery ?? 64,
@@ -155,7 +153,7 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
       packs: new PackShelf(options.packIndexBytes ?? 16 * 1024 * 1024),
       pacing: new CommitPacing(),
     };
-    return new FileStorage(shared, new ClientLocks(dir, options), options);
+    return new FileStorage(shared, locks, options);
   }
 
   /**
@@ -384,5 +382,35 @@ export class FileStorage implements Storage, ClientSource, ClientSink {
     await this.#maintaining.drain();
     this.#shared.packs.close();
     await this.#locks.close();
+  }
+}
+
+/**
+ * Removes what a crash left in trash/: deleted clients whose removal it interrupted, already
+ * invisible, and new clients it interrupted as they were built, never visible. Each under its
+ * client's lock, as another process on the data directory may be building that client now
+ * (file-txn.ts, #commitNewClient) or removing it.
+ */
+async function sweepTrash(dataDir: string, locks: ClientLocks): Promise<void> {
+  const trash = path.join(dataDir, TRASH_DIR);
+  try {
+    for (const name of await readdir(trash)) {
+      const clientId = clientOfTrash(name);
+      let lock: HeldLock | null = null;
+      try {
+        lock = clientId === null ? null : await locks.acquire(clientId);
+      } catch (err) {
+        // Held all this while by a live process: its entry, or one the next opening sweeps.
+        if (isTcsyncError(err) && err.code === 'LOCK_TIMEOUT') continue;
+        throw err;
+      }
+      try {
+        await rm(path.join(trash, name), { recursive: true, force: true });
+      } finally {
+        await lock?.release();
+      }
+    }
+  } catch (err) {
+    throw ioError(`cannot open data directory ${dataDir}`, err);
   }
 }

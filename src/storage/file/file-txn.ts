@@ -25,7 +25,7 @@ import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
 import { NONE, parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
 import { fsyncDir, ioError, isErrno, OpenDirs, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
-import { ClientPaths, tombstonePath } from './layout.js';
+import { ClientPaths, newClientPaths, tombstonePath } from './layout.js';
 import { readPackIndex, readRecord } from './pack-file.js';
 import type { PackedVersion, PackShelf } from './pack-shelf.js';
 import { decodeVersion, encodeVersion, MAX_HEADER, parseHeader } from './version-file.js';
@@ -494,6 +494,8 @@ export class FileTxn extends StagedTxn {
           only.parentVersionId === changes.before.latestVersionId && this.#state !== null) {
         const state = this.#state;
         await this.#shared.pacing.run((wait) => this.#commitOneVersion(state, only, wait));
+      } else if (changes.before === null) {
+        await this.#commitNewClient(changes);
       } else {
         await this.#commitWithMeta(changes);
       }
@@ -583,9 +585,7 @@ export class FileTxn extends StagedTxn {
    * stands and the steps that complete it cannot fail it: the next load redoes them.
    */
   async #commitWithMeta(changes: TxnChanges): Promise<void> {
-    const { dataDir } = this.#shared;
     const { after, versions, snapshotData } = changes;
-    const isNew = changes.before === null;
     const oldMeta = this.#state?.meta ?? null;
     const oldSnapshot = oldMeta?.snapshot ?? null;
     const written: string[] = [];
@@ -597,21 +597,13 @@ export class FileTxn extends StagedTxn {
       snapshot: null,
       pendingLinks,
       packs: oldMeta?.packs ?? NONE,
-      loose: isNew ? versions.length : addLoose(this.#state, versions.length),
+      loose: addLoose(this.#state, versions.length),
     };
-    // The client's directory and its versions directory are fsync'd twice each (for a new
-    // client): each is opened once.
+    // The versions directory is fsync'd twice, for the version files and for their links, and
+    // the client's directory twice when a snapshot is added: each is opened once.
     const dirs = new OpenDirs();
     try {
       try {
-        if (isNew) {
-          // Inline, as files are created (writeNewFile): a mkdir costs less than a round trip
-          // through the threadpool. The client's directory first, which a new client lacks: a
-          // recursive mkdir would try versions/ first and fail for each new client.
-          makeClientDirs(this.#paths);
-          await dirs.fsync(this.#paths.dir);
-          await fsyncDir(dataDir);
-        }
         for (const version of versions) {
           await this.#writeVersionFile(version);
           written.push(this.#paths.version(version.versionId));
@@ -637,14 +629,74 @@ export class FileTxn extends StagedTxn {
         // either invisible (not named by client.json) or already seen by it as committed.
         if (!this.#lock.takenOver()) {
           if (renamed) await this.#restoreMeta(oldMeta);
-          if (isNew) await this.#takeBack([this.#paths.dir], dataDir);
-          else await this.#takeBack(written, this.#paths.dir);
+          await this.#takeBack(written, this.#paths.dir);
         }
         throw err;
       }
       await this.#completeCommit(pendingLinks, oldSnapshot?.file !== snapshot?.file ? oldSnapshot : null, { ...meta, snapshot }, dirs);
     } finally {
       dirs.close();
+    }
+  }
+
+  /**
+   * Commits a new client: its directory is built whole under trash/ (newClientPaths), every file
+   * and directory in it fsync'd, and renamed into place, the commit point; then the data
+   * directory is fsync'd. As nobody reads a client before its directory is there, its `.child`
+   * links are made before the commit and client.json lists none pending. A client with one
+   * version costs five flushes (its version file, client.json, the versions directory, the
+   * client's directory, the data directory), where building it in place cost seven.
+   */
+  async #commitNewClient({ after, versions, snapshotData }: TxnChanges): Promise<void> {
+    const { dataDir } = this.#shared;
+    const staged = newClientPaths(dataDir, this.#clientId);
+    let renamed = false;
+    try {
+      // Inline, as files are created (writeNewFile): a mkdir costs less than a round trip
+      // through the threadpool.
+      mkdirSync(staged.dir);
+      mkdirSync(staged.versionsDir);
+      for (const version of versions) await writeNewFile(staged.version(version.versionId), encodeVersion(version));
+      for (const { versionId, parentVersionId } of versions) linkSync(staged.version(versionId), staged.child(parentVersionId));
+      await fsyncDir(staged.versionsDir);
+      let snapshot: SnapshotMeta | null = null;
+      if (after.snapshot !== null && snapshotData !== null) {
+        const file = `snapshot-${uuidv4()}.bin`;
+        await writeNewFile(staged.snapshotBlob(file), [snapshotData]);
+        snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
+      }
+      const meta: ClientMeta = { checkpointVersionId: after.latestVersionId, snapshot, pendingLinks: NONE, packs: NONE, loose: versions.length };
+      await writeNewFile(staged.meta, [Buffer.from(serializeMeta(meta))]);
+      await fsyncDir(staged.dir);
+      this.#lock.assertHeld();
+      await this.#moveIntoPlace(staged.dir);
+      renamed = true;
+      await fsyncDir(dataDir);
+      const st = await statOrNull(this.#paths.meta);
+      if (st === null) throw new TcsyncError('STORAGE_IO', 'client.json vanished after commit');
+      this.#remember({ identity: identityOf(st), meta, latest: meta.checkpointVersionId, steps: 0, leaseId: this.#lock.leaseId, incarnation: newIncarnation() });
+    } catch (err) {
+      this.#shared.cache.delete(this.#clientId);
+      // After a takeover the files are the new holder's to judge (see #commitWithMeta).
+      if (renamed && !this.#lock.takenOver()) await this.#takeBack([this.#paths.dir], dataDir);
+      await rm(staged.dir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Renames a new client's built directory to the client's. A directory already there has no
+   * client.json (the client is new under the lock): what an interrupted creation of an older
+   * tcsync left, built in place. It goes first, as a rename replaces only an empty directory.
+   */
+  async #moveIntoPlace(built: string): Promise<void> {
+    try {
+      renameSync(built, this.#paths.dir);
+    } catch (err) {
+      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+      await rm(this.#paths.dir, { recursive: true, force: true });
+      this.#lock.assertHeld();
+      renameSync(built, this.#paths.dir);
     }
   }
 
@@ -817,21 +869,6 @@ export class FileTxn extends StagedTxn {
       throw ioError(what, err);
     }
   }
-}
-
-/**
- * Makes a new client's directory and its versions directory. A directory left by a creation
- * that a crash or a failure interrupted (an uncommitted leftover, see #takeBack) is used as it is.
- */
-function makeClientDirs(paths: ClientPaths): void {
-  try {
-    mkdirSync(paths.dir);
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw err;
-    mkdirSync(paths.versionsDir, { recursive: true });
-    return;
-  }
-  mkdirSync(paths.versionsDir);
 }
 
 /** The client's loose versions in this state, or null when client.json did not say (an older tcsync wrote it). */

@@ -6,15 +6,16 @@
  *   DATA_DIR/locks/<client>.lock/             a held client lock (proper-lockfile; transient)
  *   DATA_DIR/tombstones/<client>              a deleted client's tombstone (JSON: when)
  *   DATA_DIR/trash/<client>.<uuid>/           a deleted client on its way out (transient)
+ *   DATA_DIR/trash/<client>.new-<uuid>/       a new client being built, renamed to DATA_DIR/<client> (transient)
  *   DATA_DIR/<client>/client.json             the client's metadata (a checkpoint, see meta.ts)
  *   DATA_DIR/<client>/snapshot-<uuid>.bin     the snapshot's bytes, named in client.json
  *   DATA_DIR/<client>/pack-<uuid>.pack        older versions in one file (pack-file.ts), named in client.json
  *   DATA_DIR/<client>/versions/<id>.version   a version: one JSON header line, then the segment
  *   DATA_DIR/<client>/versions/<parent>.child a hard link to the version whose parent is <parent>
  */
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { TcsyncError } from '../../errors.js';
-import { assertCanonicalId, type ClientId, type VersionId } from '../../ids.js';
+import { assertCanonicalId, isCanonicalUuid, type ClientId, type VersionId } from '../../ids.js';
 
 export const FORMAT_FILE = 'format.json';
 export const LOCKS_DIR = 'locks';
@@ -51,8 +52,9 @@ export class ClientPaths {
   readonly meta: string;
   readonly versionsDir: string;
 
-  constructor(dataDir: string, clientId: ClientId) {
-    this.dir = under(dataDir, checked(clientId));
+  /** `suffix` names a directory built elsewhere before it becomes the client's (newClientPaths). */
+  constructor(dataDir: string, clientId: ClientId, suffix = '') {
+    this.dir = under(dataDir, checked(clientId) + suffix);
     this.meta = `${this.dir}/${CLIENT_META}`;
     this.versionsDir = `${this.dir}/${VERSIONS_DIR}`;
   }
@@ -74,6 +76,20 @@ export class ClientPaths {
     if (!PACK_FILE.test(name)) throw new TcsyncError('CORRUPT', `bad pack file name ${JSON.stringify(name)}`);
     return `${this.dir}/${name}`;
   }
+}
+
+/**
+ * Where a new client's directory is built, whole, before its rename to DATA_DIR/<client> makes it
+ * a client: in trash/, which no reader lists, so that a crash leaves nothing but trash.
+ */
+export function newClientPaths(dataDir: string, clientId: ClientId): ClientPaths {
+  return new ClientPaths(under(dataDir, TRASH_DIR), clientId, `.new-${randomUUID()}`);
+}
+
+/** The client a trash entry (trash/<client>.<suffix>) was or was to be, or null for a name no tcsync makes. */
+export function clientOfTrash(name: string): ClientId | null {
+  const id = name.slice(0, 36);
+  return name[36] === '.' && isCanonicalUuid(id) ? (id as ClientId) : null;
 }
 
 export function tombstonePath(dataDir: string, clientId: ClientId): string {

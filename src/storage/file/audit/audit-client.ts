@@ -43,7 +43,7 @@ export function auditFileClient(storage: FileStorage, id: ClientId, entries: IdE
     for (const trashed of entries.trash) {
       // A live server's deleteClient removes its trash under this lock: what is left now is a leftover.
       if ((await statOrNull(trashed)) === null) continue;
-      f.harmless(trashed, 'trash: a deleted client whose removal was interrupted', { kind: 'remove', path: trashed });
+      f.harmless(trashed, 'trash: a deleted client whose removal, or a new client whose creation, was interrupted', { kind: 'remove', path: trashed });
     }
     return { check, findings: await settleFindings([...(check?.findings ?? []), ...f.list], repair, assertHeld) };
   });

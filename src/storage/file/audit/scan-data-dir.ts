@@ -15,7 +15,7 @@ export interface IdEntries {
   readonly hasTombstone: boolean;
   /** Temporary files of the tombstone (layout.ts tempPathOf). */
   readonly tombstoneTemps: string[];
-  /** `trash/<client>.<uuid>`: a deleted client whose removal was interrupted. */
+  /** `trash/<client>.<suffix>`: a deleted client whose removal, or a new client whose creation, was interrupted. */
   readonly trash: string[];
 }
 
