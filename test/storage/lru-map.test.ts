@@ -56,3 +56,20 @@ it('keeps the order right through runs on one key, and after that key is deleted
   map.set('g', 8); // evicts f
   expect([map.get('f'), map.get('a'), map.get('e'), map.get('g')]).toEqual([undefined, 7, 5, 8]);
 });
+
+it('counts the order of use from half full on; before, entries age in the order they were set', () => {
+  const map = new LruMap<string, number>(6);
+  map.set('a', 1);
+  map.set('b', 2);
+  map.get('a'); // a third full: no move, a is still older than b
+  map.set('c', 3);
+  map.set('d', 4);
+  map.get('c'); // two thirds full: c is the most recently used
+  map.set('e', 5);
+  map.set('f', 6);
+  map.set('g', 7); // evicts a, which exact LRU would have kept over b
+  expect(map.get('a')).toBeUndefined();
+  map.set('h', 8); // evicts b
+  map.set('i', 9); // evicts d, the least recently used since half full, not c
+  expect(keys(map, ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'])).toEqual(['c', 'e', 'f', 'g', 'h', 'i']);
+});
