@@ -314,3 +314,20 @@ export function statNowOrNull(file: string): BigIntStats | null {
     throw err;
   }
 }
+
+/**
+ * Renames the directory `built` to `target`, which the caller's lock makes its own to replace: a
+ * directory left there (an interrupted creation's) goes first, as a rename replaces only an
+ * empty directory. `assertHeld` is checked right before the rename that follows a removal; the
+ * caller checks it before calling. The caller fsyncs the parent.
+ */
+export async function renameDirOver(built: string, target: string, assertHeld: () => void): Promise<void> {
+  try {
+    renameSync(built, target);
+  } catch (err) {
+    if (!isErrno(err, 'ENOTEMPTY', 'EEXIST')) throw err;
+    await rm(target, { recursive: true, force: true });
+    assertHeld();
+    renameSync(built, target);
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * Whole clients into a data directory (see ../client-export.ts). The client's directory is built
- * complete under `trash/` (never read as a client, swept when a storage opens), every file and
+ * complete under `trash/` as a new client's is (layout.ts newClientPaths), every file and
  * directory of it fsync'd, and then renamed into place under the client's lock: that rename is
  * the commit point, so a crash or a full disk leaves either the whole client or no client.
  *
@@ -9,17 +9,16 @@
  * with nothing pending and nothing loose, and the snapshot blob it names. A history of any
  * length is three files, written in one pass each.
  */
-import { renameSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import { v4 as uuidv4 } from 'uuid';
 import { TcsyncError } from '../../errors.js';
 import type { ClientId, VersionId } from '../../ids.js';
 import type { ExportedClient } from '../client-export.js';
-import { serializeMeta, type PackMeta, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
-import { ClientPaths, TRASH_DIR, tombstonePath } from './layout.js';
+import { serializeMeta, type PackMeta } from './client-meta.js';
+import { fsyncDir, ioError, renameDirOver, replaceFile, statOrNull, writeNewFile } from './durable-fs.js';
+import { writeSnapshotBlob } from './file-txn.js';
+import { ClientPaths, newClientPaths, tombstonePath } from './layout.js';
 import { PackWriter } from './pack-file.js';
 import { encodeVersion } from './version-file.js';
 
@@ -78,13 +77,7 @@ async function writeClient(paths: ClientPaths, client: ExportedClient): Promise<
   // A client's directory has its versions directory from the start: the common commit links there.
   await mkdir(paths.versionsDir, { recursive: true });
   const pack = await writePack(paths, client);
-  let snapshot: SnapshotMeta | null = null;
-  if (client.snapshot !== null) {
-    const data = await client.readSnapshot();
-    const file = `snapshot-${uuidv4()}.bin`;
-    await writeNewFile(paths.snapshotBlob(file), [data]);
-    snapshot = { ...client.snapshot, file, size: data.byteLength, crc32: crc32(data) };
-  }
+  const snapshot = client.snapshot === null ? null : await writeSnapshotBlob(paths, client.snapshot, await client.readSnapshot());
   const meta = { checkpointVersionId: client.latestVersionId, snapshot, pendingLinks: [], packs: pack === null ? [] : [pack], loose: 0 };
   await writeNewFile(paths.meta, [Buffer.from(serializeMeta(meta))]);
   await fsyncDir(paths.versionsDir);
@@ -96,21 +89,18 @@ export async function importFileClient(target: ImportTarget, client: ExportedCli
   const { clientId } = client;
   await target.withClientLock(clientId, async (clientDir, assertHeld) => {
     await assertFree(dataDir, clientId, false);
-    const staging = path.join(dataDir, TRASH_DIR, `${clientId}.import-${uuidv4()}`);
+    const built = newClientPaths(dataDir, clientId);
     try {
-      const built = new ClientPaths(staging, clientId);
       await writeClient(built, client);
       // A directory without client.json is the leftover of an interrupted creation, not a client.
       assertHeld();
-      await rm(clientDir, { recursive: true, force: true });
-      assertHeld();
-      renameSync(built.dir, clientDir);
+      await renameDirOver(built.dir, clientDir, assertHeld);
       await fsyncDir(dataDir);
     } catch (err) {
       // The source's own faults (a database gone, a damaged source) pass through as they are.
       throw isSystemError(err) ? ioError(`import client ${clientId}`, err) : err;
     } finally {
-      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      await rm(built.dir, { recursive: true, force: true }).catch(() => undefined);
     }
   });
 }

@@ -24,7 +24,7 @@ import { identityOf, NO_LEASE, withLinksMade, type ClientCache, type ClientState
 import type { CommitPacing } from './commit-pacing.js';
 import type { ClientLocks, HeldLock } from './client-lock.js';
 import { NONE, parseMeta, serializeMeta, type ClientMeta, type PackMeta, type PendingLink, type SnapshotMeta } from './client-meta.js';
-import { fsyncDir, ioError, isErrno, OpenDirs, readFileOrNull, readFileStatOrNull, readHeadOrNull, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
+import { fsyncDir, ioError, isErrno, OpenDirs, readFileOrNull, readFileStatOrNull, readHeadOrNull, renameDirOver, replaceFile, statNowOrNull, statOrNull, writeNewFile, type Wait } from './durable-fs.js';
 import { ClientPaths, newClientPaths, tombstonePath } from './layout.js';
 import { readPackIndex, readRecord } from './pack-file.js';
 import type { PackedVersion, PackShelf } from './pack-shelf.js';
@@ -611,11 +611,9 @@ export class FileTxn extends StagedTxn {
         if (versions.length > 0) await dirs.fsync(this.#paths.versionsDir);
 
         if (after.snapshot !== null && snapshotData !== null) {
-          const file = `snapshot-${uuidv4()}.bin`;
-          await writeNewFile(this.#paths.snapshotBlob(file), [snapshotData]);
-          written.push(this.#paths.snapshotBlob(file));
+          snapshot = await writeSnapshotBlob(this.#paths, after.snapshot, snapshotData);
+          written.push(this.#paths.snapshotBlob(snapshot.file));
           await dirs.fsync(this.#paths.dir);
-          snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
         } else if (after.snapshot !== null && oldSnapshot !== null) {
           snapshot = { ...oldSnapshot, versionsSince: after.snapshot.versionsSince };
         }
@@ -659,17 +657,12 @@ export class FileTxn extends StagedTxn {
       for (const version of versions) await writeNewFile(staged.version(version.versionId), encodeVersion(version));
       for (const { versionId, parentVersionId } of versions) linkSync(staged.version(versionId), staged.child(parentVersionId));
       await fsyncDir(staged.versionsDir);
-      let snapshot: SnapshotMeta | null = null;
-      if (after.snapshot !== null && snapshotData !== null) {
-        const file = `snapshot-${uuidv4()}.bin`;
-        await writeNewFile(staged.snapshotBlob(file), [snapshotData]);
-        snapshot = { ...after.snapshot, file, size: snapshotData.byteLength, crc32: crc32(snapshotData) };
-      }
+      const snapshot = after.snapshot !== null && snapshotData !== null ? await writeSnapshotBlob(staged, after.snapshot, snapshotData) : null;
       const meta: ClientMeta = { checkpointVersionId: after.latestVersionId, snapshot, pendingLinks: NONE, packs: NONE, loose: versions.length };
       await writeNewFile(staged.meta, [Buffer.from(serializeMeta(meta))]);
       await fsyncDir(staged.dir);
       this.#lock.assertHeld();
-      await this.#moveIntoPlace(staged.dir);
+      await renameDirOver(staged.dir, this.#paths.dir, this.#assertHeld);
       renamed = true;
       await fsyncDir(dataDir);
       const st = await statOrNull(this.#paths.meta);
@@ -681,22 +674,6 @@ export class FileTxn extends StagedTxn {
       if (renamed && !this.#lock.takenOver()) await this.#takeBack([this.#paths.dir], dataDir);
       await rm(staged.dir, { recursive: true, force: true }).catch(() => undefined);
       throw err;
-    }
-  }
-
-  /**
-   * Renames a new client's built directory to the client's. A directory already there has no
-   * client.json (the client is new under the lock): what an interrupted creation of an older
-   * tcsync left, built in place. It goes first, as a rename replaces only an empty directory.
-   */
-  async #moveIntoPlace(built: string): Promise<void> {
-    try {
-      renameSync(built, this.#paths.dir);
-    } catch (err) {
-      if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
-      await rm(this.#paths.dir, { recursive: true, force: true });
-      this.#lock.assertHeld();
-      renameSync(built, this.#paths.dir);
     }
   }
 
@@ -869,6 +846,13 @@ export class FileTxn extends StagedTxn {
       throw ioError(what, err);
     }
   }
+}
+
+/** Writes `data` as a new snapshot blob of the client at `paths`, durably but for its name: what client.json will say of it. */
+export async function writeSnapshotBlob(paths: ClientPaths, snapshot: Snapshot, data: Uint8Array): Promise<SnapshotMeta> {
+  const file = `snapshot-${uuidv4()}.bin`;
+  await writeNewFile(paths.snapshotBlob(file), [data]);
+  return { ...snapshot, file, size: data.byteLength, crc32: crc32(data) };
 }
 
 /** The client's loose versions in this state, or null when client.json did not say (an older tcsync wrote it). */

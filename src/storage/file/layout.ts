@@ -6,7 +6,7 @@
  *   DATA_DIR/locks/<client>.lock/             a held client lock (proper-lockfile; transient)
  *   DATA_DIR/tombstones/<client>              a deleted client's tombstone (JSON: when)
  *   DATA_DIR/trash/<client>.<uuid>/           a deleted client on its way out (transient)
- *   DATA_DIR/trash/<client>.new-<uuid>/       a new client being built, renamed to DATA_DIR/<client> (transient)
+ *   DATA_DIR/trash/<client>.new-<uuid>/       a new or imported client being built, renamed to DATA_DIR/<client> (transient)
  *   DATA_DIR/<client>/client.json             the client's metadata (a checkpoint, see meta.ts)
  *   DATA_DIR/<client>/snapshot-<uuid>.bin     the snapshot's bytes, named in client.json
  *   DATA_DIR/<client>/pack-<uuid>.pack        older versions in one file (pack-file.ts), named in client.json
